@@ -1,0 +1,76 @@
+"""VecEnv wrapper that feeds every transition to the reward model's training set."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from typing import Any, Optional
+
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+
+from sb3_gail_plugin.reward_model import GailRewardModel
+
+
+def _stack_terminal_obs(new_obs: VecEnvObs, dones: np.ndarray, infos: list) -> Any:
+    """``new_obs`` with the real terminal observation in place of the reset one where an episode ended."""
+    next_obs = deepcopy(new_obs)
+    for i in np.flatnonzero(dones):
+        terminal = infos[i].get("terminal_observation")
+        if terminal is None:
+            continue
+        if isinstance(next_obs, dict):
+            for key in next_obs:
+                next_obs[key][i] = terminal[key]
+        else:
+            next_obs[i] = terminal  # type: ignore[index]
+    return next_obs
+
+
+class GailVecEnvWrapper(VecEnvWrapper):
+    """
+    Records ``(obs, action, next_obs, done)`` of every env step into the reward model's training
+    set, with the real terminal observation on auto-reset (``infos[i]["terminal_observation"]``).
+    Observations, rewards and infos pass through unchanged, so Monitor and EvalCallback still
+    report the true return.
+
+    Place it where the observations are the raw ones the replay buffer stores: below
+    ``VecNormalize`` (``GailCallback`` does that for you).
+
+    :param venv: The vectorized environment to wrap
+    :param reward_model: The reward model that collects the transitions (can be set later)
+    """
+
+    def __init__(self, venv: VecEnv, reward_model: Optional[GailRewardModel] = None) -> None:
+        super().__init__(venv)
+        self.reward_model = reward_model
+        self._last_obs: Optional[VecEnvObs] = None
+        self._actions: Optional[np.ndarray] = None
+
+    def set_last_obs(self, obs: VecEnvObs) -> None:
+        """Set the observations the next step starts from (for an env that was reset before wrapping)."""
+        self._last_obs = deepcopy(obs)
+
+    def reset(self) -> VecEnvObs:
+        obs = self.venv.reset()
+        self._last_obs = deepcopy(obs)
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = np.array(actions)
+        self.venv.step_async(actions)
+
+    def step_wait(self) -> VecEnvStepReturn:
+        new_obs, rewards, dones, infos = self.venv.step_wait()
+        if self.reward_model is not None:
+            if self._last_obs is None or self._actions is None:
+                raise RuntimeError(
+                    "GailVecEnvWrapper does not know the observations this step started from: reset() the "
+                    "wrapper, or call set_last_obs() if the env was reset before it was wrapped"
+                )
+            timeouts = np.array([info.get("TimeLimit.truncated", False) for info in infos], dtype=bool)
+            self.reward_model.collect_data(
+                self._last_obs, self._actions, _stack_terminal_obs(new_obs, dones, infos), dones, timeouts
+            )
+        self._last_obs = deepcopy(new_obs)
+        return new_obs, rewards, dones, infos

@@ -1,0 +1,154 @@
+import pickle
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import DQN, SAC
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sb3_gail_plugin import DictGailReplayBuffer, GailCallback, GailReplayBuffer, GailRewardModel, Transitions
+
+SMALL_DQN = dict(learning_starts=50, train_freq=16, gradient_steps=1, buffer_size=2000, policy_kwargs=dict(net_arch=[16]))
+
+
+def _fill(buffer: ReplayBuffer, n_steps: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    n_envs = buffer.n_envs
+    for _ in range(n_steps):
+        obs = rng.normal(size=(n_envs, 4)).astype(np.float32)
+        next_obs = rng.normal(size=(n_envs, 4)).astype(np.float32)
+        buffer.add(obs, next_obs, rng.integers(0, 2, size=(n_envs, 1)), np.full(n_envs, 7.0), rng.random(n_envs) < 0.1, [{}] * n_envs)
+
+
+def _sample_twice(buffer, batch_size, env, seed):
+    """The relabelled batch (with ``env``) and the same indices' raw transitions with their stored rewards."""
+    np.random.seed(seed)
+    relabelled = buffer.sample(batch_size, env=env)
+    np.random.seed(seed)
+    raw = ReplayBuffer.sample(buffer, batch_size)  # GailReplayBuffer._get_samples, env=None: raw observations
+    np.random.seed(seed)
+    stored = type(buffer).__mro__[2]._get_samples(buffer, np.random.randint(0, buffer.size(), size=batch_size))
+    return relabelled, raw, stored
+
+
+@pytest.fixture
+def cartpole_reward_model(cartpole_demos):
+    env = gym.make("CartPole-v1")
+    return GailRewardModel(env.observation_space, env.action_space, cartpole_demos, device="cpu", seed=0)
+
+
+@pytest.mark.parametrize("optimize_memory_usage", [False, True])
+def test_relabelled_rewards_equal_estimate_on_raw_data_and_stored_rewards_stay(cartpole_reward_model, optimize_memory_usage):
+    env = gym.make("CartPole-v1")
+    buffer = GailReplayBuffer(
+        500, env.observation_space, env.action_space, n_envs=2,
+        optimize_memory_usage=optimize_memory_usage, handle_timeout_termination=not optimize_memory_usage,
+    )
+    _fill(buffer, 100)
+    buffer.set_reward_model(cartpole_reward_model)
+    samples = buffer.sample(64)
+    expected = cartpole_reward_model.estimate(samples.observations, samples.actions)
+    th.testing.assert_close(samples.rewards, expected)
+    assert samples.rewards.shape == (64, 1)
+    assert not th.allclose(samples.rewards, th.full_like(samples.rewards, 7.0))
+    np.testing.assert_array_equal(buffer.rewards[:100], 7.0)  # never mutated
+    assert samples.dones.shape == (64, 1) and samples.next_observations.shape == (64, 4)
+    if hasattr(samples, "discounts"):  # SB3 >= 2.7: every other field kept
+        assert samples.discounts is None
+
+
+def test_relabelling_uses_raw_observations_under_vecnormalize(cartpole_reward_model):
+    venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    buffer = GailReplayBuffer(500, venv.observation_space, venv.action_space, n_envs=2)
+    _fill(buffer, 100)
+    venv.obs_rms.mean = np.array([1.0, -1.0, 0.5, 2.0])
+    venv.obs_rms.var = np.array([4.0, 0.25, 9.0, 1.0])
+    buffer.set_reward_model(cartpole_reward_model)
+    relabelled, raw, stored = _sample_twice(buffer, 32, venv, seed=5)
+    # the policy gets normalised observations, the discriminator got the raw ones
+    th.testing.assert_close(relabelled.observations, th.as_tensor(venv.normalize_obs(raw.observations.numpy())))
+    th.testing.assert_close(relabelled.next_observations, th.as_tensor(venv.normalize_obs(raw.next_observations.numpy())))
+    th.testing.assert_close(relabelled.rewards, cartpole_reward_model.estimate(raw.observations, raw.actions))
+    assert not th.allclose(relabelled.rewards, cartpole_reward_model.estimate(relabelled.observations, relabelled.actions))
+    th.testing.assert_close(stored.observations, raw.observations)
+    th.testing.assert_close(stored.rewards, th.full_like(stored.rewards, 7.0))
+
+
+def test_sampling_without_reward_model_says_how_to_attach():
+    env = gym.make("CartPole-v1")
+    buffer = GailReplayBuffer(100, env.observation_space, env.action_space)
+    _fill(buffer, 10)
+    with pytest.raises(RuntimeError, match=r"GailCallback.*set_reward_model"):
+        buffer.sample(4)
+    with pytest.raises(TypeError, match="estimate"):
+        buffer.set_reward_model(object())
+
+
+def test_dict_space_needs_dict_buffer():
+    obs_space = spaces.Dict({"x": spaces.Box(-1, 1, (2,), np.float32)})
+    with pytest.raises(TypeError, match="DictGailReplayBuffer"):
+        GailReplayBuffer(10, obs_space, spaces.Discrete(2))
+
+
+def test_dict_buffer_relabels():
+    obs_space = spaces.Dict({"x": spaces.Box(-1, 1, (2,), np.float32), "k": spaces.Discrete(3)})
+    n = 8
+    obs = {"x": np.random.uniform(-1, 1, (n, 2)).astype(np.float32), "k": np.arange(n) % 3}
+    rm = GailRewardModel(obs_space, spaces.Discrete(2), Transitions(obs, np.arange(n) % 2, obs, np.zeros(n)), device="cpu")
+    buffer = DictGailReplayBuffer(50, obs_space, spaces.Discrete(2))
+    for i in range(n):
+        one = {key: value[i : i + 1] for key, value in obs.items()}
+        buffer.add(one, one, np.array([[i % 2]]), np.array([3.0]), np.array([False]), [{}])
+    buffer.set_reward_model(rm)
+    samples = buffer.sample(16)
+    th.testing.assert_close(samples.rewards, rm.estimate(samples.observations, samples.actions))
+
+
+def test_buffer_pickle_drops_reward_model(cartpole_reward_model):
+    env = gym.make("CartPole-v1")
+    buffer = GailReplayBuffer(100, env.observation_space, env.action_space)
+    _fill(buffer, 10)
+    buffer.set_reward_model(cartpole_reward_model)
+    clone = pickle.loads(pickle.dumps(buffer))
+    assert clone.reward_model is None and buffer.reward_model is cartpole_reward_model
+    np.testing.assert_array_equal(clone.observations, buffer.observations)
+
+
+def test_save_load_replay_buffer_and_callback_reattaches(cartpole_demos, tmp_path):
+    model = DQN("MlpPolicy", "CartPole-v1", replay_buffer_class=GailReplayBuffer, seed=0, **SMALL_DQN)
+    callback = GailCallback(cartpole_demos, update_per_collect=2)
+    model.learn(300, callback=callback)
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    stored = model.replay_buffer.observations.copy()
+    model.load_replay_buffer(tmp_path / "buffer.pkl")
+    assert isinstance(model.replay_buffer, GailReplayBuffer) and model.replay_buffer.reward_model is None
+    np.testing.assert_array_equal(model.replay_buffer.observations, stored)
+    model.learn(300, callback=callback, reset_num_timesteps=False)
+    assert model.replay_buffer.reward_model is callback.reward_model
+    assert model.replay_buffer.size() == model.num_timesteps > 300
+
+
+def test_sac_box_actions_are_relabelled_in_env_units(tmp_path):
+    env = gym.make("Pendulum-v1")
+    rng = np.random.default_rng(0)
+    n = 64
+    demos = Transitions(
+        observations=rng.uniform(-1, 1, (n, 3)).astype(np.float32),
+        actions=rng.uniform(-2, 2, (n, 1)).astype(np.float32),
+        next_observations=rng.uniform(-1, 1, (n, 3)).astype(np.float32),
+        dones=np.zeros(n, dtype=bool),
+    )
+    model = SAC("MlpPolicy", env, replay_buffer_class=GailReplayBuffer, learning_starts=50, buffer_size=1000,
+                policy_kwargs=dict(net_arch=[16]), seed=0)
+    callback = GailCallback(demos, update_per_collect=2, batch_size=16)
+    model.learn(120, callback=callback)
+    buffer = model.replay_buffer
+    assert np.abs(buffer.actions[:120]).max() <= 1.0  # SB3 stores Box actions rescaled to [-1, 1]
+    np.random.seed(0)
+    samples = buffer.sample(32)
+    env_actions = -2.0 + 0.5 * (samples.actions + 1.0) * 4.0
+    th.testing.assert_close(samples.rewards, callback.reward_model.estimate(samples.observations, env_actions))

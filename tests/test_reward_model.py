@@ -1,0 +1,151 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+import torch.nn.functional as F
+from gymnasium import spaces
+
+from sb3_gail_plugin import GailRewardModel, Transitions
+
+
+@pytest.fixture
+def cartpole_spaces():
+    env = gym.make("CartPole-v1")
+    return env.observation_space, env.action_space
+
+
+def _agent_batch(demos: Transitions, n: int = 200) -> Transitions:
+    """Agent transitions: expert states with the opposite action, easy to tell apart."""
+    batch = demos[np.arange(n)]
+    batch.actions = 1 - batch.actions
+    return batch
+
+
+def _collect(model: GailRewardModel, batch: Transitions) -> None:
+    model.collect_data(batch.observations, batch.actions, batch.next_observations, batch.dones, batch.timeouts)
+
+
+def test_estimate_is_softplus_of_logit_with_buffer_layout(cartpole_spaces, cartpole_demos):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, seed=0, device="cpu")
+    obs = th.as_tensor(cartpole_demos.observations[:32])
+    actions = th.as_tensor(cartpole_demos.actions[:32]).reshape(-1, 1)  # layout of the replay buffer
+    rewards = model.estimate(obs, actions)
+    assert rewards.shape == (32, 1) and not rewards.requires_grad
+    expected = -th.log(1 - th.sigmoid(model.discriminator(obs, actions)))
+    th.testing.assert_close(rewards.reshape(-1), expected.detach(), rtol=1e-5, atol=1e-6)
+    # numpy input and (batch,) actions give the same rewards
+    th.testing.assert_close(model.estimate(cartpole_demos.observations[:32], cartpole_demos.actions[:32]), rewards)
+
+
+def test_reward_is_stable_at_extreme_logits():
+    logits = th.tensor([-100.0, -50.0, 0.0, 50.0, 100.0])
+    rewards = GailRewardModel.reward_from_logits(logits)
+    assert th.all(th.isfinite(rewards))
+    th.testing.assert_close(rewards[2], th.tensor(np.log(2.0), dtype=th.float32))
+    th.testing.assert_close(rewards[3], th.tensor(50.0))
+
+
+def test_discriminator_input_one_hot_discrete_action(cartpole_spaces, cartpole_demos):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, hidden_dims=[8], device="cpu")
+    features = model.discriminator.features(th.zeros(3, 4), th.tensor([[0], [1], [1]]))
+    assert features.shape == (3, 6)
+    th.testing.assert_close(features[:, 4:], F.one_hot(th.tensor([0, 1, 1]), 2).float())
+    with pytest.raises(ValueError, match="Expected 4 observation features"):
+        model.estimate(th.zeros(3, 5), th.tensor([0, 1, 1]))
+
+
+def test_train_separates_expert_from_agent_and_reports_stats(cartpole_spaces, cartpole_demos):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, update_per_collect=300, seed=0, device="cpu")
+    agent = _agent_batch(cartpole_demos)
+    _collect(model, agent)
+    before = model.estimate(agent.observations, agent.actions).mean()
+    stats = model.train()
+    assert set(stats) >= {"disc_loss", "expert_acc", "agent_acc", "reward_mean"}
+    assert stats["expert_acc"] > 0.8 and stats["agent_acc"] > 0.8
+    assert stats["expert_reward_mean"] > stats["reward_mean"]
+    assert model.estimate(agent.observations, agent.actions).mean() < before
+    assert model.n_updates == 300
+    assert model.n_collected == 200  # train() does not clear
+    model.clear_data()
+    assert model.n_collected == 0 and model.agent_data is None
+
+
+def test_ready_to_train_waits_for_target_new_data_count(cartpole_spaces, cartpole_demos):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, batch_size=16, device="cpu")
+    assert model.target_new_data_count == 16
+    step = cartpole_demos[np.arange(4)]
+    for _ in range(3):
+        _collect(model, step)
+    assert model.n_collected == 12 and not model.ready_to_train()
+    _collect(model, step)
+    assert model.ready_to_train()
+    assert GailRewardModel(*cartpole_spaces, cartpole_demos, target_new_data_count=100).target_new_data_count == 100
+
+
+def test_train_without_data_raises(cartpole_spaces, cartpole_demos):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, device="cpu")
+    with pytest.raises(RuntimeError, match="collect_data"):
+        model.train()
+
+
+def test_collected_data_with_wrong_shape_is_refused_at_train(cartpole_spaces, cartpole_demos):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, device="cpu")
+    model.collect_data(np.zeros((2, 3)), np.zeros(2, dtype=np.int64), np.zeros((2, 3)), np.zeros(2))
+    with pytest.raises(ValueError, match=r"collected agent data observations have shape \(3,\) per transition, expected \(4,\)"):
+        model.train()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"batch_size": 0}, "batch_size"), ({"update_per_collect": -1}, "update_per_collect"), ({"learning_rate": 0}, "learning_rate"), ({"hidden_dims": []}, "hidden_dims")],
+)
+def test_bad_arguments(cartpole_spaces, cartpole_demos, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GailRewardModel(*cartpole_spaces, cartpole_demos, **kwargs)
+
+
+def test_save_load_round_trip_and_training_continues(cartpole_spaces, cartpole_demos, tmp_path):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, update_per_collect=20, hidden_dims=32, seed=3, device="cpu")
+    _collect(model, _agent_batch(cartpole_demos))
+    model.train()
+    model.save(tmp_path / "gail.pt")
+    loaded = GailRewardModel.load(tmp_path / "gail.pt", device="cpu")
+    assert loaded.hidden_dims == 32 and loaded.update_per_collect == 20 and loaded.n_updates == 20
+    obs, actions = cartpole_demos.observations[:50], cartpole_demos.actions[:50]
+    th.testing.assert_close(loaded.estimate(obs, actions), model.estimate(obs, actions))
+    np.testing.assert_array_equal(loaded.expert_data.observations, model.expert_data.observations)
+    # the optimiser state came along: one more identical update gives identical weights
+    model.generator.manual_seed(1)
+    loaded.generator.manual_seed(1)
+    for rm in (model, loaded):
+        _collect(rm, _agent_batch(cartpole_demos))
+        rm.train()
+    th.testing.assert_close(loaded.estimate(obs, actions), model.estimate(obs, actions))
+
+
+def test_box_actions_and_discrete_observations():
+    obs_space, act_space = spaces.Discrete(5), spaces.Box(-2, 2, (2,), np.float32)
+    demos = Transitions(
+        observations=np.array([0, 1, 2, 3]),
+        actions=np.array([[0.5, -0.5], [1, 1], [0, 0], [-2, 2]], dtype=np.float32),
+        next_observations=np.array([1, 2, 3, 4]),
+        dones=np.array([False, False, False, True]),
+    )
+    model = GailRewardModel(obs_space, act_space, demos, batch_size=4, update_per_collect=5, device="cpu")
+    assert model.discriminator.features(th.tensor([[1], [4]]), th.zeros(2, 2)).shape == (2, 7)
+    model.collect_data(np.array([4, 3]), np.zeros((2, 2), dtype=np.float32), np.array([0, 4]), np.array([False, True]))
+    assert np.isfinite(model.train()["disc_loss"])
+    assert model.estimate(np.array([[1], [2]]), np.zeros((2, 2))).shape == (2, 1)
+
+
+def test_dict_observations():
+    obs_space = spaces.Dict({"pos": spaces.Box(-1, 1, (2,), np.float32), "goal": spaces.Discrete(3)})
+    n = 6
+    obs = {"pos": np.random.uniform(-1, 1, (n, 2)).astype(np.float32), "goal": np.arange(n) % 3}
+    demos = Transitions(obs, np.arange(n) % 2, obs, np.zeros(n, dtype=bool))
+    model = GailRewardModel(obs_space, spaces.Discrete(2), demos, batch_size=4, update_per_collect=3, device="cpu")
+    model.collect_data(obs, np.ones(n, dtype=np.int64), obs, np.zeros(n))
+    model.train()
+    assert model.estimate(obs, np.ones((n, 1))).shape == (n, 1)
+    with pytest.raises(ValueError, match="keys"):
+        GailRewardModel(obs_space, spaces.Discrete(2), Transitions({"pos": obs["pos"]}, demos.actions, {"pos": obs["pos"]}, demos.dones))

@@ -1,0 +1,204 @@
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import KVWriter, Logger
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+
+from sb3_gail_plugin import GailCallback, GailReplayBuffer, GailRewardModel, GailVecEnvWrapper
+
+NEVER = 10**9
+
+
+def _dqn(env, **kwargs) -> DQN:
+    params = dict(learning_starts=100, train_freq=8, gradient_steps=1, buffer_size=5000, policy_kwargs=dict(net_arch=[16]), seed=0)
+    params.update(kwargs)
+    return DQN("MlpPolicy", env, replay_buffer_class=GailReplayBuffer, **params)
+
+
+def _assert_wrapper_recorded_buffer(model: DQN, reward_model: GailRewardModel) -> None:
+    """Everything the replay buffer stores is what the wrapper recorded, step by step and env by env."""
+    buffer = model.replay_buffer
+    data = reward_model.agent_data
+    n_steps, n_envs = buffer.size(), buffer.n_envs
+    assert len(data) == n_steps * n_envs
+    obs = data.observations.reshape(n_steps, n_envs, -1)
+    next_obs = data.next_observations.reshape(n_steps, n_envs, -1)
+    np.testing.assert_array_equal(obs, buffer.observations[:n_steps])
+    if buffer.optimize_memory_usage:
+        not_done = ~data.dones.reshape(n_steps, n_envs)[:-1]
+        np.testing.assert_array_equal(next_obs[:-1][not_done], buffer.observations[1:n_steps][not_done])
+    else:
+        # (under VecNormalize SB3 stores un-normalised terminal observations: equal up to float rounding)
+        np.testing.assert_allclose(next_obs, buffer.next_observations[:n_steps], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(data.actions.reshape(n_steps, n_envs), buffer.actions[:n_steps, :, 0])
+    np.testing.assert_array_equal(data.dones.reshape(n_steps, n_envs), buffer.dones[:n_steps])
+    if buffer.handle_timeout_termination:
+        np.testing.assert_array_equal(data.timeouts.reshape(n_steps, n_envs), buffer.timeouts[:n_steps])
+    # the recorded next observation at an episode end is the real terminal one, not the reset one
+    ends = data.dones.reshape(n_steps, n_envs)[:-1]
+    assert ends.any()
+    assert not np.allclose(next_obs[:-1][ends], obs[1:][ends])
+
+
+@pytest.mark.parametrize("vec_env_cls", [DummyVecEnv, SubprocVecEnv])
+def test_wrapper_records_exactly_what_the_buffer_stores(cartpole_demos, vec_env_cls):
+    env = make_vec_env("CartPole-v1", n_envs=4, seed=0, vec_env_cls=vec_env_cls)
+    model = _dqn(env)
+    callback = GailCallback(cartpole_demos, target_new_data_count=NEVER)
+    model.learn(400, callback=callback)
+    assert isinstance(model.get_env(), GailVecEnvWrapper)
+    _assert_wrapper_recorded_buffer(model, callback.reward_model)
+    env.close()
+
+
+def test_wrapper_with_optimize_memory_usage(cartpole_demos):
+    model = _dqn("CartPole-v1", optimize_memory_usage=True, replay_buffer_kwargs=dict(handle_timeout_termination=False))
+    callback = GailCallback(cartpole_demos, target_new_data_count=NEVER)
+    model.learn(300, callback=callback)
+    _assert_wrapper_recorded_buffer(model, callback.reward_model)
+    model.learn(200, callback=GailCallback(cartpole_demos), reset_num_timesteps=False)  # relabelled training runs
+
+
+def test_vecnormalize_wrapper_goes_below_and_sees_raw_observations(cartpole_demos):
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    model = _dqn(env)
+    callback = GailCallback(cartpole_demos, target_new_data_count=NEVER)
+    model.learn(300, callback=callback)
+    assert isinstance(model.get_env(), VecNormalize)
+    assert isinstance(model.get_env().venv, GailVecEnvWrapper)
+    _assert_wrapper_recorded_buffer(model, callback.reward_model)
+    # raw CartPole positions stay in [-2.4, 2.4]; the normalised ones DQN sees do not match them
+    normalized = env.normalize_obs(callback.reward_model.agent_data.observations)
+    assert not np.allclose(normalized, callback.reward_model.agent_data.observations, atol=1e-2)
+
+
+def test_env_reward_untouched(cartpole_demos):
+    model = _dqn("CartPole-v1")
+    model.learn(1000, callback=GailCallback(cartpole_demos))
+    # Monitor reports the true CartPole return (1 per step), whatever the discriminator says
+    episodes = list(model.ep_info_buffer)
+    assert episodes and all(info["r"] == info["l"] for info in episodes)
+    np.testing.assert_array_equal(model.replay_buffer.rewards[: model.replay_buffer.size()], 1.0)
+
+
+def test_manual_wrapper_must_be_reset_first(cartpole_demos):
+    env = gym.make("CartPole-v1")
+    rm = GailRewardModel(env.observation_space, env.action_space, cartpole_demos)
+    wrapper = GailVecEnvWrapper(make_vec_env("CartPole-v1"), rm)
+    with pytest.raises(RuntimeError, match="reset"):
+        wrapper.step(np.array([0]))
+    wrapper.reset()
+    wrapper.step(np.array([0]))
+    assert rm.n_collected == 1
+
+
+class RolloutEndProbe(BaseCallback):
+    """Records the reward model's collected-set size at every rollout end (after GailCallback ran)."""
+
+    def __init__(self, gail: GailCallback) -> None:
+        super().__init__()
+        self.gail = gail
+        self.sizes: List[int] = []
+        self.updates: List[int] = []
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.sizes.append(self.gail.reward_model.n_collected)
+        self.updates.append(self.gail.reward_model.n_updates)
+
+
+def test_collected_set_is_cleared_at_each_rollout_end(cartpole_demos):
+    gail = GailCallback(cartpole_demos, batch_size=32, update_per_collect=3)
+    probe = RolloutEndProbe(gail)
+    model = _dqn("CartPole-v1", train_freq=32)
+    model.learn(640, callback=CallbackList([gail, probe]))
+    assert len(probe.sizes) == 20
+    assert probe.sizes == [0] * 20
+    assert probe.updates == [3 * (i + 1) for i in range(20)]
+
+
+def test_discriminator_waits_for_enough_new_data(cartpole_demos):
+    gail = GailCallback(cartpole_demos, batch_size=64, update_per_collect=1)
+    probe = RolloutEndProbe(gail)
+    model = _dqn("CartPole-v1", train_freq=4)  # DQN's default: 4 transitions per rollout
+    model.learn(400, callback=[gail, probe])
+    # no data lost: trains every 16 rollouts (64 transitions), keeps collecting in between
+    assert probe.sizes[:16] == [4 * (i + 1) for i in range(15)] + [0]
+    assert probe.updates[15] == 1 and probe.updates[14] == 0
+    assert max(probe.sizes) < 64
+
+
+def test_train_freq_in_episodes(cartpole_demos):
+    gail = GailCallback(cartpole_demos, update_per_collect=2)
+    probe = RolloutEndProbe(gail)
+    model = _dqn("CartPole-v1", train_freq=(1, "episode"))
+    model.learn(500, callback=[gail, probe])
+    assert probe.updates[-1] > 0
+    assert all(size < 64 for size in probe.sizes)
+
+
+class MemoryWriter(KVWriter):
+    def __init__(self) -> None:
+        self.records: List[Dict[str, Any]] = []
+
+    def write(self, key_values: Dict[str, Any], key_excluded: Dict[str, Union[str, Tuple[str, ...]]], step: int = 0) -> None:
+        self.records.append(dict(key_values))
+
+    def close(self) -> None:
+        pass
+
+
+def test_stats_logged_through_sb3_logger_with_progress_bar(cartpole_demos):
+    pytest.importorskip("tqdm")
+    pytest.importorskip("rich")
+    writer = MemoryWriter()
+    model = _dqn("CartPole-v1", train_freq=64)
+    model.set_logger(Logger(folder=None, output_formats=[writer]))
+    model.learn(2000, callback=GailCallback(cartpole_demos, update_per_collect=2), log_interval=1, progress_bar=True)
+    logged = [record for record in writer.records if "gail/disc_loss" in record]
+    assert logged
+    for key in ("gail/disc_loss", "gail/expert_acc", "gail/agent_acc", "gail/reward_mean", "gail/n_updates"):
+        assert key in logged[-1]
+    assert 0.0 <= logged[-1]["gail/expert_acc"] <= 1.0
+
+
+def test_prebuilt_reward_model_and_manual_wrapper_are_reused(cartpole_demos):
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=1)
+    rm = GailRewardModel(env.observation_space, env.action_space, cartpole_demos, update_per_collect=2)
+    wrapped = GailVecEnvWrapper(env, rm)
+    model = _dqn(wrapped)
+    model.learn(200, callback=GailCallback(rm))
+    assert model.get_env() is wrapped  # not wrapped twice
+    assert model.replay_buffer.reward_model is rm and rm.n_updates > 0
+
+
+def test_unsupported_algorithm_and_buffer_and_spaces(cartpole_demos):
+    with pytest.raises(TypeError, match="off-policy algorithm.*got PPO"):
+        PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32).learn(64, callback=GailCallback(cartpole_demos))
+    with pytest.raises(TypeError, match="GailReplayBuffer.*got ReplayBuffer"):
+        DQN("MlpPolicy", "CartPole-v1").learn(10, callback=GailCallback(cartpole_demos))
+    with pytest.raises(ValueError, match=r"shape \(4,\) per transition, expected \(2,\)"):
+        _dqn("MountainCar-v0").learn(10, callback=GailCallback(cartpole_demos))
+    env = gym.make("CartPole-v1")
+    rm = GailRewardModel(env.observation_space, env.action_space, cartpole_demos)
+    with pytest.raises(ValueError, match="observation space must match"):
+        _dqn("Acrobot-v1").learn(10, callback=GailCallback(rm))
+    with pytest.raises(TypeError, match="only apply"):
+        GailCallback(rm, batch_size=3)
+
+
+def test_path_demonstrations_and_kwargs_reach_the_reward_model(cartpole_demos, tmp_path):
+    from sb3_gail_plugin import save_demonstrations
+
+    path = save_demonstrations(cartpole_demos, tmp_path / "demos.npz")
+    gail = GailCallback(str(path), hidden_dims=[8], batch_size=16)
+    _dqn("CartPole-v1").learn(64, callback=gail)
+    assert gail.reward_model.batch_size == 16 and gail.reward_model.seed == 0
+    assert gail.reward_model.discriminator.net[0].out_features == 8
