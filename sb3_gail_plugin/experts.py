@@ -1,0 +1,126 @@
+"""
+Make expert demonstrations from scratch: train an SB3 expert, then record its episodes.
+
+Command line::
+
+    python -m sb3_gail_plugin.experts --env CartPole-v1 --n-episodes 10 --out demos/CartPole-v1.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Union
+
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from sb3_gail_plugin.demonstrations import collect_demonstrations, save_demonstrations
+from sb3_gail_plugin.transitions import Transitions
+
+
+def linear_schedule(initial_value: float) -> Callable[[float], float]:
+    """Linear decay from ``initial_value`` to 0 over training (rl-zoo3's ``lin_`` schedules)."""
+
+    def schedule(progress_remaining: float) -> float:
+        return progress_remaining * initial_value
+
+    return schedule
+
+
+# rl-zoo3's tuned PPO hyperparameters (hyperparams/ppo.yml); other envs use SB3's PPO defaults
+EXPERT_PPO_HYPERPARAMS: Dict[str, Dict[str, Any]] = {
+    "CartPole-v1": dict(
+        n_envs=8,
+        total_timesteps=100_000,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=linear_schedule(1e-3),
+        clip_range=linear_schedule(0.2),
+    ),
+}
+
+
+def train_expert(env_id: str, total_timesteps: Optional[int] = None, seed: int = 0, verbose: int = 0) -> BaseAlgorithm:
+    """
+    Train a PPO expert on ``env_id`` (rl-zoo3's tuned settings where we ship them, SB3 defaults otherwise).
+
+    :param env_id: Gymnasium env id
+    :param total_timesteps: Training budget (default: the tuned budget, else 200k)
+    :param seed: Random seed
+    :param verbose: SB3 verbosity
+    :return: The trained model
+    """
+    params = dict(EXPERT_PPO_HYPERPARAMS.get(env_id, {"n_envs": 8, "total_timesteps": 200_000}))
+    n_envs = params.pop("n_envs")
+    budget = params.pop("total_timesteps") if total_timesteps is None else total_timesteps
+    params.pop("total_timesteps", None)
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    model = PPO("MlpPolicy", env, seed=seed, verbose=verbose, **params)
+    model.learn(budget)
+    return model
+
+
+def make_expert_demonstrations(
+    env_id: str,
+    path: Union[str, "os.PathLike[str]"],
+    n_episodes: int = 10,
+    total_timesteps: Optional[int] = None,
+    seed: int = 0,
+    model_path: Optional[Union[str, "os.PathLike[str]"]] = None,
+) -> Transitions:
+    """
+    Train an expert (or load it from ``model_path`` when that file exists), record ``n_episodes``
+    deterministic episodes and save them to ``path``; the trained expert is saved to ``model_path``.
+
+    :param env_id: Gymnasium env id
+    :param path: Where to write the ``.npz`` demonstrations
+    :param n_episodes: Number of expert episodes
+    :param total_timesteps: Expert training budget
+    :param seed: Random seed (training and collection)
+    :param model_path: Optional cache of the trained expert (SB3 ``.zip``)
+    :return: The demonstrations
+    """
+    if model_path is not None and Path(model_path).exists():
+        model: BaseAlgorithm = PPO.load(model_path)
+    else:
+        model = train_expert(env_id, total_timesteps, seed)
+        if model_path is not None:
+            Path(model_path).parent.mkdir(parents=True, exist_ok=True)
+            model.save(model_path)
+    demonstrations = collect_demonstrations(model, env_id, n_episodes=n_episodes, seed=seed + 1)
+    save_demonstrations(demonstrations, path)
+    return demonstrations
+
+
+def main(argv: Optional[list] = None) -> None:
+    parser = argparse.ArgumentParser(description="Train an SB3 PPO expert and save its demonstrations (.npz)")
+    parser.add_argument("--env", default="CartPole-v1", help="Gymnasium env id")
+    parser.add_argument("--n-episodes", type=int, default=10, help="expert episodes to record")
+    parser.add_argument("--timesteps", type=int, default=None, help="expert training budget")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="output .npz (default: demos/<env>.npz)")
+    args = parser.parse_args(argv)
+    out = Path(args.out or f"demos/{args.env}.npz")
+    demonstrations = make_expert_demonstrations(
+        args.env, out, args.n_episodes, args.timesteps, args.seed, model_path=out.with_suffix(".expert.zip")
+    )
+    returns = demonstrations.episode_returns()
+    print(f"Saved {len(demonstrations)} transitions of {len(returns)} episodes to {out}")
+    print(f"Expert return: {np.mean(returns):.1f} +/- {np.std(returns):.1f}")
+    env = make_vec_env(args.env, n_envs=1, seed=args.seed + 2)
+    model = PPO.load(out.with_suffix(".expert.zip"))
+    mean, std = evaluate_policy(model, env, n_eval_episodes=10, deterministic=True)
+    print(f"Expert evaluation (10 episodes): {mean:.1f} +/- {std:.1f}")
+
+
+if __name__ == "__main__":
+    main()
