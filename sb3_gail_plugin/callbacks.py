@@ -81,7 +81,9 @@ class GailCallback(BaseCallback):
             ("action", model.action_space, self.reward_model.action_space),
         ):
             if expected != received:
-                raise ValueError(f"The reward model's {what} space must match the model's: expected {expected}, got {received}")
+                raise ValueError(
+                    f"The reward model's {what} space must match the model's: expected {expected}, got {received}"
+                )
         self._wrap_training_env()
         model.replay_buffer.set_reward_model(self.reward_model)
 

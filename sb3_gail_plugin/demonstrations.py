@@ -65,14 +65,15 @@ def collect_demonstrations(
     elif seed is not None:
         env.seed(seed)
     normalizer = env if isinstance(env, VecNormalize) else None
-    venv: VecEnv = env.venv if normalizer is not None else env  # type: ignore[union-attr]
+    venv: VecEnv = normalizer.venv if normalizer is not None else env
 
     episodes: List[Transitions] = []
     current: List[List[Dict[str, Any]]] = [[] for _ in range(venv.num_envs)]
-    obs = venv.reset()
+    obs: Any = venv.reset()
     while len(episodes) < n_episodes:
         policy_obs = normalizer.normalize_obs(obs) if normalizer is not None else obs
         actions, _ = model.predict(policy_obs, deterministic=deterministic)
+        new_obs: Any
         new_obs, rewards, dones, infos = venv.step(actions)
         for i in range(venv.num_envs):
             next_obs = infos[i]["terminal_observation"] if dones[i] else _obs_at(new_obs, i)
@@ -94,7 +95,7 @@ def collect_demonstrations(
     return Transitions.concatenate(episodes)
 
 
-def save_demonstrations(demonstrations: Transitions, path: Union[str, "os.PathLike[str]"]) -> Path:
+def save_demonstrations(demonstrations: Transitions, path: Union[str, os.PathLike[str]]) -> Path:
     """
     Save demonstrations to our ``.npz`` format (compressed, no pickle).
 
@@ -129,7 +130,9 @@ def _load_npz(path: Path) -> Transitions:
         files = set(data.files)
         missing = {"dones"} - files
         if missing or not ({"observations", _OBS_PREFIX} & files or any(f.startswith(_OBS_PREFIX) for f in files)):
-            raise ValueError(f"{path} is not a demonstrations file of ours: expected keys observations, dones, ...; got {sorted(files)}")
+            raise ValueError(
+                f"{path} is not a demonstrations file of ours: expected keys observations, dones, ...; got {sorted(files)}"
+            )
 
         def obs(prefix: str) -> ObsArray:
             keys = [f for f in data.files if f.startswith(prefix)]
@@ -271,7 +274,7 @@ def load_demonstrations(source: DemonstrationSource) -> Transitions:
     elif hasattr(source, "obs") and hasattr(source, "next_obs") and hasattr(source, "dones"):
         demonstrations = _from_imitation_transitions(source)
     elif isinstance(source, Sequence) and len(source) > 0 and isinstance(source[0], dict):
-        demonstrations = _from_transition_dicts(source)
+        demonstrations = _from_transition_dicts(list(source))  # type: ignore[arg-type]
     elif isinstance(source, Sequence) and len(source) > 0 and hasattr(source[0], "acts") and hasattr(source[0], "obs"):
         demonstrations = _from_imitation_trajectories(source)
     elif isinstance(source, Sequence) and len(source) == 0:

@@ -71,11 +71,11 @@ def train_expert(env_id: str, total_timesteps: Optional[int] = None, seed: int =
 
 def make_expert_demonstrations(
     env_id: str,
-    path: Union[str, "os.PathLike[str]"],
+    path: Union[str, os.PathLike[str]],
     n_episodes: int = 10,
     total_timesteps: Optional[int] = None,
     seed: int = 0,
-    model_path: Optional[Union[str, "os.PathLike[str]"]] = None,
+    model_path: Optional[Union[str, os.PathLike[str]]] = None,
 ) -> Transitions:
     """
     Train an expert (or load it from ``model_path`` when that file exists), record ``n_episodes``
@@ -90,12 +90,12 @@ def make_expert_demonstrations(
     :return: The demonstrations
     """
     if model_path is not None and Path(model_path).exists():
-        model: BaseAlgorithm = PPO.load(model_path)
+        model: BaseAlgorithm = PPO.load(Path(model_path))
     else:
         model = train_expert(env_id, total_timesteps, seed)
         if model_path is not None:
             Path(model_path).parent.mkdir(parents=True, exist_ok=True)
-            model.save(model_path)
+            model.save(Path(model_path))
     demonstrations = collect_demonstrations(model, env_id, n_episodes=n_episodes, seed=seed + 1)
     save_demonstrations(demonstrations, path)
     return demonstrations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch as th
@@ -16,6 +16,7 @@ from sb3_gail_plugin.discriminator import Discriminator, TensorObs
 from sb3_gail_plugin.transitions import ObsArray, Transitions, conform_transitions
 
 ArrayOrTensor = Union[np.ndarray, th.Tensor]
+ObsInput = Union[ArrayOrTensor, Mapping[str, ArrayOrTensor]]
 
 
 def _to_tensor(values: Any, device: th.device) -> Any:
@@ -208,9 +209,9 @@ class GailRewardModel:
 
     def estimate(
         self,
-        obs: Union[ArrayOrTensor, Dict[str, ArrayOrTensor]],
+        obs: ObsInput,
         actions: ArrayOrTensor,
-        next_obs: Optional[Union[ArrayOrTensor, Dict[str, ArrayOrTensor]]] = None,
+        next_obs: Optional[ObsInput] = None,
         dones: Optional[ArrayOrTensor] = None,
     ) -> th.Tensor:
         """
@@ -242,7 +243,7 @@ class GailRewardModel:
             seed=self.seed,
         )
 
-    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
+    def save(self, path: Union[str, os.PathLike[str]]) -> None:
         """
         Save the reward model: spaces, arguments, discriminator and optimiser weights, and the
         expert demonstrations (so that training can go on after :meth:`load`). The collected
@@ -264,7 +265,7 @@ class GailRewardModel:
         )
 
     @classmethod
-    def load(cls, path: Union[str, "os.PathLike[str]"], device: Union[th.device, str] = "auto") -> GailRewardModel:
+    def load(cls, path: Union[str, os.PathLike[str]], device: Union[th.device, str] = "auto") -> GailRewardModel:
         """
         Load a reward model written by :meth:`save` (a class method, like SB3's ``DQN.load``).
 

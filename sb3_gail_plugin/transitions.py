@@ -199,7 +199,9 @@ def _conform_array(array: np.ndarray, space: spaces.Space, what: str, name: str)
 def _conform_obs(obs: ObsArray, space: spaces.Space, what: str, name: str) -> ObsArray:
     if isinstance(space, spaces.Dict):
         if not isinstance(obs, dict):
-            raise ValueError(f"{name} {what} must be a dict with keys {sorted(space.spaces)} for a Dict space, got {type(obs).__name__}")
+            raise ValueError(
+                f"{name} {what} must be a dict with keys {sorted(space.spaces)} for a Dict space, got {type(obs).__name__}"
+            )
         if set(obs) != set(space.spaces):
             raise ValueError(f"{name} {what} have keys {sorted(obs)}, expected {sorted(space.spaces)}")
         return {key: _conform_array(obs[key], sub, f"{what}[{key!r}]", name) for key, sub in space.spaces.items()}
@@ -238,8 +240,7 @@ def conform_transitions(
     check_finite_and_non_empty(transitions, name)
     if transitions.actions is None and require_actions:
         raise ValueError(
-            f"{name} have no actions, but the discriminator takes actions as input: "
-            "provide demonstrations with actions"
+            f"{name} have no actions, but the discriminator takes actions as input: provide demonstrations with actions"
         )
     actions = None
     if transitions.actions is not None:

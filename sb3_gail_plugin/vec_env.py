@@ -44,10 +44,10 @@ class GailVecEnvWrapper(VecEnvWrapper):
     def __init__(self, venv: VecEnv, reward_model: Optional[GailRewardModel] = None) -> None:
         super().__init__(venv)
         self.reward_model = reward_model
-        self._last_obs: Optional[VecEnvObs] = None
+        self._last_obs: Any = None
         self._actions: Optional[np.ndarray] = None
 
-    def set_last_obs(self, obs: VecEnvObs) -> None:
+    def set_last_obs(self, obs: Any) -> None:
         """Set the observations the next step starts from (for an env that was reset before wrapping)."""
         self._last_obs = deepcopy(obs)
 

@@ -21,7 +21,9 @@ def _fill(buffer: ReplayBuffer, n_steps: int, seed: int = 0) -> None:
     for _ in range(n_steps):
         obs = rng.normal(size=(n_envs, 4)).astype(np.float32)
         next_obs = rng.normal(size=(n_envs, 4)).astype(np.float32)
-        buffer.add(obs, next_obs, rng.integers(0, 2, size=(n_envs, 1)), np.full(n_envs, 7.0), rng.random(n_envs) < 0.1, [{}] * n_envs)
+        buffer.add(
+            obs, next_obs, rng.integers(0, 2, size=(n_envs, 1)), np.full(n_envs, 7.0), rng.random(n_envs) < 0.1, [{}] * n_envs
+        )
 
 
 def _sample_twice(buffer, batch_size, env, seed):
@@ -45,8 +47,12 @@ def cartpole_reward_model(cartpole_demos):
 def test_relabelled_rewards_equal_estimate_on_raw_data_and_stored_rewards_stay(cartpole_reward_model, optimize_memory_usage):
     env = gym.make("CartPole-v1")
     buffer = GailReplayBuffer(
-        500, env.observation_space, env.action_space, n_envs=2,
-        optimize_memory_usage=optimize_memory_usage, handle_timeout_termination=not optimize_memory_usage,
+        500,
+        env.observation_space,
+        env.action_space,
+        n_envs=2,
+        optimize_memory_usage=optimize_memory_usage,
+        handle_timeout_termination=not optimize_memory_usage,
     )
     _fill(buffer, 100)
     buffer.set_reward_model(cartpole_reward_model)
@@ -142,8 +148,15 @@ def test_sac_box_actions_are_relabelled_in_env_units(tmp_path):
         next_observations=rng.uniform(-1, 1, (n, 3)).astype(np.float32),
         dones=np.zeros(n, dtype=bool),
     )
-    model = SAC("MlpPolicy", env, replay_buffer_class=GailReplayBuffer, learning_starts=50, buffer_size=1000,
-                policy_kwargs=dict(net_arch=[16]), seed=0)
+    model = SAC(
+        "MlpPolicy",
+        env,
+        replay_buffer_class=GailReplayBuffer,
+        learning_starts=50,
+        buffer_size=1000,
+        policy_kwargs=dict(net_arch=[16]),
+        seed=0,
+    )
     callback = GailCallback(demos, update_per_collect=2, batch_size=16)
     model.learn(120, callback=callback)
     buffer = model.replay_buffer

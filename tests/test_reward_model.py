@@ -91,13 +91,20 @@ def test_train_without_data_raises(cartpole_spaces, cartpole_demos):
 def test_collected_data_with_wrong_shape_is_refused_at_train(cartpole_spaces, cartpole_demos):
     model = GailRewardModel(*cartpole_spaces, cartpole_demos, device="cpu")
     model.collect_data(np.zeros((2, 3)), np.zeros(2, dtype=np.int64), np.zeros((2, 3)), np.zeros(2))
-    with pytest.raises(ValueError, match=r"collected agent data observations have shape \(3,\) per transition, expected \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"collected agent data observations have shape \(3,\) per transition, expected \(4,\)"
+    ):
         model.train()
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"batch_size": 0}, "batch_size"), ({"update_per_collect": -1}, "update_per_collect"), ({"learning_rate": 0}, "learning_rate"), ({"hidden_dims": []}, "hidden_dims")],
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"update_per_collect": -1}, "update_per_collect"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"hidden_dims": []}, "hidden_dims"),
+    ],
 )
 def test_bad_arguments(cartpole_spaces, cartpole_demos, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -148,4 +155,6 @@ def test_dict_observations():
     model.train()
     assert model.estimate(obs, np.ones((n, 1))).shape == (n, 1)
     with pytest.raises(ValueError, match="keys"):
-        GailRewardModel(obs_space, spaces.Discrete(2), Transitions({"pos": obs["pos"]}, demos.actions, {"pos": obs["pos"]}, demos.dones))
+        GailRewardModel(
+            obs_space, spaces.Discrete(2), Transitions({"pos": obs["pos"]}, demos.actions, {"pos": obs["pos"]}, demos.dones)
+        )

@@ -1,4 +1,4 @@
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
 
 import gymnasium as gym
 import numpy as np
@@ -15,7 +15,9 @@ NEVER = 10**9
 
 
 def _dqn(env, **kwargs) -> DQN:
-    params = dict(learning_starts=100, train_freq=8, gradient_steps=1, buffer_size=5000, policy_kwargs=dict(net_arch=[16]), seed=0)
+    params = dict(
+        learning_starts=100, train_freq=8, gradient_steps=1, buffer_size=5000, policy_kwargs=dict(net_arch=[16]), seed=0
+    )
     params.update(kwargs)
     return DQN("MlpPolicy", env, replay_buffer_class=GailReplayBuffer, **params)
 
@@ -180,9 +182,9 @@ def test_prebuilt_reward_model_and_manual_wrapper_are_reused(cartpole_demos):
 
 
 def test_unsupported_algorithm_and_buffer_and_spaces(cartpole_demos):
-    with pytest.raises(TypeError, match="off-policy algorithm.*got PPO"):
+    with pytest.raises(TypeError, match=r"off-policy algorithm.*got PPO"):
         PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32).learn(64, callback=GailCallback(cartpole_demos))
-    with pytest.raises(TypeError, match="GailReplayBuffer.*got ReplayBuffer"):
+    with pytest.raises(TypeError, match=r"GailReplayBuffer.*got ReplayBuffer"):
         DQN("MlpPolicy", "CartPole-v1").learn(10, callback=GailCallback(cartpole_demos))
     with pytest.raises(ValueError, match=r"shape \(4,\) per transition, expected \(2,\)"):
         _dqn("MountainCar-v0").learn(10, callback=GailCallback(cartpole_demos))
