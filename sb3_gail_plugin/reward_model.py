@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -101,14 +102,17 @@ class GailRewardModel:
     # ----------------------------------------------------------------------------------- data
     def collect_data(
         self,
-        observations: ObsArray,
-        actions: np.ndarray,
-        next_observations: ObsArray,
-        dones: np.ndarray,
+        observations: Union[ObsArray, Transitions, Sequence[Dict[str, Any]]],
+        actions: Optional[np.ndarray] = None,
+        next_observations: Optional[ObsArray] = None,
+        dones: Optional[np.ndarray] = None,
         timeouts: Optional[np.ndarray] = None,
     ) -> None:
         """
         Add agent transitions (one env step of every env, or any batch) to the training set.
+
+        Either pass the arrays, or a single :class:`Transitions` batch or list of DI-engine style
+        transition dicts as ``observations``.
 
         :param observations: Raw observations ``s``, shape ``(n, *obs_shape)``
         :param actions: Actions in the env's action space, shape ``(n, *action_shape)``
@@ -116,6 +120,11 @@ class GailRewardModel:
         :param dones: Episode ends, shape ``(n,)``
         :param timeouts: Which episode ends are time-limit truncations, shape ``(n,)``
         """
+        if actions is None and next_observations is None and dones is None:
+            self._collected.append(replace(load_demonstrations(observations), rewards=None))
+            return
+        if actions is None or next_observations is None or dones is None:
+            raise TypeError("collect_data() needs observations, actions, next_observations and dones (or one batch)")
         dones = np.array(dones, dtype=bool).reshape(-1)
         self._collected.append(
             Transitions(

@@ -14,11 +14,13 @@ case "$stack" in
   *) echo "unknown GAIL_STACK=$stack (expected latest or compat)" >&2; exit 2 ;;
 esac
 if [ ! -f "$venv/.installed" ]; then
-  echo "Setting up $venv ($stack stack) ..." >&2
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --upgrade pip >&2
-  "$venv/bin/python" -m pip install -q "${deps[@]}" pytest tqdm rich ruff mypy >&2
-  "$venv/bin/python" -m pip install -q --no-deps -e "$root" >&2
+  echo "Setting up $venv ($stack stack), log in $venv.log ..." >&2
+  {
+    "$python" -m venv "$venv" &&
+    "$venv/bin/python" -m pip install --upgrade pip &&
+    "$venv/bin/python" -m pip install "${deps[@]}" pytest tqdm rich ruff mypy &&
+    "$venv/bin/python" -m pip install --no-deps -e "$root"
+  } > "$venv.log" 2>&1 || { tail -40 "$venv.log" >&2; echo "set-up failed, see $venv.log" >&2; exit 1; }
   touch "$venv/.installed"
 fi
 echo "$venv"

@@ -158,3 +158,18 @@ def test_dict_observations():
         GailRewardModel(
             obs_space, spaces.Discrete(2), Transitions({"pos": obs["pos"]}, demos.actions, {"pos": obs["pos"]}, demos.dones)
         )
+
+
+def test_collect_data_accepts_a_batch_or_transition_dicts(cartpole_spaces, cartpole_demos):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, device="cpu")
+    batch = cartpole_demos[np.arange(10)]
+    model.collect_data(batch)
+    rows = [
+        dict(obs=batch.observations[i], action=batch.actions[i], next_obs=batch.next_observations[i], done=batch.dones[i])
+        for i in range(10)
+    ]
+    model.collect_data(rows)
+    assert model.n_collected == 20
+    np.testing.assert_array_equal(model.agent_data.observations[10:], batch.observations)
+    with pytest.raises(TypeError, match="needs observations, actions"):
+        model.collect_data(batch.observations, batch.actions)

@@ -204,3 +204,50 @@ def test_path_demonstrations_and_kwargs_reach_the_reward_model(cartpole_demos, t
     _dqn("CartPole-v1").learn(64, callback=gail)
     assert gail.reward_model.batch_size == 16 and gail.reward_model.seed == 0
     assert gail.reward_model.discriminator.net[0].out_features == 8
+
+
+class DictCartPole(gym.ObservationWrapper):
+    """CartPole with a Dict observation: cart position/velocity and pole angle/velocity."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        box = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.observation_space = gym.spaces.Dict({"cart": box, "pole": box})
+
+    def observation(self, obs: np.ndarray) -> Dict[str, np.ndarray]:
+        return {"cart": obs[:2], "pole": obs[2:]}
+
+
+def test_dict_observations_with_vecnormalize_end_to_end():
+    from sb3_gail_plugin import DictGailReplayBuffer, collect_demonstrations
+
+    class DictExpert:
+        def predict(self, obs, deterministic=True):
+            return (obs["pole"][:, 0] + 0.5 * obs["pole"][:, 1] > 0).astype(np.int64), None
+
+    def make_env():
+        return DictCartPole(gym.make("CartPole-v1"))
+
+    demos = collect_demonstrations(DictExpert(), make_vec_env(make_env, n_envs=2, seed=0), n_episodes=2)
+    assert set(demos.observations) == {"cart", "pole"} and np.all(demos.episode_returns() == 500)
+    env = VecNormalize(make_vec_env(make_env, n_envs=2, seed=1))
+    model = DQN(
+        "MultiInputPolicy",
+        env,
+        replay_buffer_class=DictGailReplayBuffer,
+        learning_starts=100,
+        train_freq=64,
+        gradient_steps=4,
+        buffer_size=5000,
+        policy_kwargs=dict(net_arch=[16]),
+        seed=0,
+    )
+    gail = GailCallback(demos, update_per_collect=5, target_new_data_count=NEVER)
+    model.learn(512, callback=gail)
+    data = gail.reward_model.agent_data
+    n = model.replay_buffer.size()
+    np.testing.assert_array_equal(data.observations["pole"].reshape(n, 2, 2), model.replay_buffer.observations["pole"][:n])
+    gail.reward_model.train()
+    np.random.seed(0)
+    raw = model.replay_buffer.sample(32)  # env=None: raw observations
+    np.testing.assert_allclose(raw.rewards, gail.reward_model.estimate(raw.observations, raw.actions))
