@@ -65,6 +65,11 @@ class GailCallback(BaseCallback):
                 "GailCallback needs an off-policy algorithm with a replay buffer (DQN, SAC, TD3, DDPG, QR-DQN, TQC), "
                 f"got {type(model).__name__}"
             )
+        if getattr(model, "n_steps", 1) > 1:
+            raise ValueError(
+                f"GailCallback does not support n-step returns (got n_steps={model.n_steps}): SB3 would ignore n_steps "  # type: ignore[attr-defined]
+                "with a custom replay buffer; use n_steps=1"
+            )
         if not isinstance(model.replay_buffer, GailRelabelMixin):
             raise TypeError(
                 "GailCallback needs the model's replay buffer to be a GailReplayBuffer (DictGailReplayBuffer for Dict "
@@ -85,6 +90,8 @@ class GailCallback(BaseCallback):
                     f"The reward model's {what} space must match the model's: expected {expected}, got {received}"
                 )
         self._wrap_training_env()
+        # the absorbing state's value is folded in with the discount of the Q-target
+        self.reward_model.gamma = float(model.gamma)
         model.replay_buffer.set_reward_model(self.reward_model)
 
     def _wrap_training_env(self) -> None:
@@ -117,7 +124,12 @@ class GailCallback(BaseCallback):
             replay_buffer.set_reward_model(self.reward_model)
         if not self.reward_model.ready_to_train():
             return
-        self.last_stats = self.reward_model.train()
+        agent_data = None
+        if self.reward_model.agent_data_source == "replay":
+            agent_data = replay_buffer.sample_transitions(
+                self.reward_model.batch_size * self.reward_model.update_per_collect, self.reward_model.replay_window
+            )
+        self.last_stats = self.reward_model.train(agent_data)
         self.reward_model.clear_data()
         for key, value in self.last_stats.items():
             self.logger.record(f"gail/{key}", value)

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch as th
 import torch.nn.functional as F
 from gymnasium import spaces
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.utils import get_device
 
 from sb3_gail_plugin.demonstrations import DemonstrationSource, load_demonstrations
-from sb3_gail_plugin.discriminator import Discriminator, TensorObs
+from sb3_gail_plugin.discriminator import Discriminator, TensorObs, flatten_input
 from sb3_gail_plugin.transitions import ObsArray, Transitions, conform_transitions
 
 ArrayOrTensor = Union[np.ndarray, th.Tensor]
 ObsInput = Union[ArrayOrTensor, Mapping[str, ArrayOrTensor]]
 
+REWARD_FORMS = ("gail", "neg_log", "airl")
+AGENT_DATA_SOURCES = ("rollout", "replay")
+
 
 def _to_tensor(values: Any, device: th.device) -> Any:
-    if isinstance(values, dict):
+    if isinstance(values, Mapping):
         return {key: _to_tensor(value, device) for key, value in values.items()}
     return th.as_tensor(np.asarray(values) if not isinstance(values, th.Tensor) else values, device=device)
 
@@ -38,14 +42,57 @@ def _copy_obs(obs: Any) -> ObsArray:
     return np.array(obs)
 
 
+def reward_from_logits(logits: th.Tensor, reward_form: str = "gail") -> th.Tensor:
+    """
+    Per-step reward from the discriminator's logit ``l = log D - log(1 - D)``, computed stably.
+
+    :param logits: Logits of "expert"
+    :param reward_form: ``"gail"``: ``-log(1 - D) = softplus(l)`` (always positive: pays for surviving);
+        ``"neg_log"``: ``log D = -softplus(-l)`` (always negative: pays for ending); ``"airl"``: ``l``
+    :return: Rewards, same shape as ``logits``
+    """
+    if reward_form == "gail":
+        return F.softplus(logits)
+    if reward_form == "neg_log":
+        return -F.softplus(-logits)
+    if reward_form == "airl":
+        return logits
+    raise ValueError(f"reward_form must be one of {REWARD_FORMS}, got {reward_form!r}")
+
+
+class _TensorSet:
+    """Transitions as tensors on a device, followed by one absorbing sample per termination when asked."""
+
+    def __init__(self, transitions: Transitions, device: th.device, absorbing: bool) -> None:
+        n = len(transitions)
+        rows = np.arange(n)
+        self.n_real = n
+        if absorbing:
+            # an absorbing sample copies a terminal row; the discriminator zeroes all its features but the flag
+            rows = np.concatenate([rows, np.flatnonzero(transitions.terminals)])
+        self.obs = _to_tensor(transitions[rows].observations, device)
+        self.actions = None if transitions.actions is None else _to_tensor(transitions.actions[rows], device)
+        self.next_obs = _to_tensor(transitions[rows].next_observations, device)
+        self.absorbing = th.zeros(len(rows), device=device)
+        self.absorbing[n:] = 1.0
+        self.terminals = th.as_tensor(transitions.terminals[rows], dtype=th.float32, device=device)
+
+    def __len__(self) -> int:
+        return len(self.absorbing)
+
+    def inputs(self, index: th.Tensor) -> Tuple[TensorObs, Optional[th.Tensor], TensorObs, th.Tensor]:
+        actions = None if self.actions is None else self.actions[index]
+        return _index(self.obs, index), actions, _index(self.next_obs, index), self.absorbing[index]
+
+
 class GailRewardModel:
     """
     GAIL reward model (Ho & Ermon, 2016), organised as DI-engine's IRL loop: collect agent
     transitions, train the discriminator on them against expert transitions, clear them, and
     relabel policy batches with :meth:`estimate`.
 
-    The discriminator D(s, a) outputs the logit of "expert"; the agent's reward is
-    ``-log(1 - D(s, a)) = softplus(logit)``, computed stably from the logit.
+    The discriminator D outputs the logit of "expert"; the default reward ``-log(1 - D(s, a))`` is
+    computed stably from the logit (see :func:`reward_from_logits` for the other forms).
 
     :param observation_space: The env's observation space
     :param action_space: The env's action space (Discrete, Box, MultiDiscrete or MultiBinary)
@@ -54,6 +101,27 @@ class GailRewardModel:
     :param batch_size: Expert and agent transitions per discriminator update (``batch_size`` of each)
     :param update_per_collect: Discriminator updates per call to :meth:`train`
     :param learning_rate: Adam learning rate of the discriminator
+    :param reward_form: ``"gail"`` (``-log(1-D)``), ``"neg_log"`` (``log D``) or ``"airl"`` (the logit)
+    :param absorbing: Absorbing states (DAC, Kostrikov et al. 2019): every termination that is not a
+        time-limit truncation is followed by a learned absorbing state, for expert and agent data;
+        :meth:`estimate` adds the absorbing state's discounted value ``gamma / (1 - gamma) * r_abs`` to
+        the reward of terminal transitions, which is exact for a Q-target that stops at the termination
+    :param gamma: Discount of the absorbing state's value (``GailCallback`` sets the model's gamma)
+    :param normalize_reward: Standardise rewards with running statistics of the agent rewards
+    :param reward_clip: Clip rewards (after normalisation) to ``[-reward_clip, reward_clip]``
+    :param gradient_penalty: Coefficient of the gradient penalty ``(||grad D(x)|| - 1)^2`` on random
+        interpolates ``x`` of expert and agent inputs (DAC); 0 disables it
+    :param spectral_norm: Spectral normalisation of the discriminator's layers
+    :param entropy_coef: Coefficient of an entropy bonus on D's predictions (discourages overconfidence)
+    :param label_smoothing: Train on targets ``1 - label_smoothing`` (expert) and ``label_smoothing`` (agent)
+    :param inputs: Discriminator inputs: ``"sa"`` (s, a), ``"ss"`` (s, s'; state-only, accepts demonstrations
+        without actions) or ``"sas"`` (s, a, s')
+    :param normalize_obs: Standardise observation features with the expert data's mean and std
+    :param agent_data_source: Where the agent samples of D come from: ``"rollout"`` (the transitions
+        collected since the last training, then cleared) or ``"replay"`` (the replay buffer, as in DAC)
+    :param replay_window: With ``"replay"``: sample only the most recent ``replay_window`` transitions
+    :param policy_expert_fraction: Fraction of each policy batch that ``GailReplayBuffer`` fills with
+        expert transitions (relabelled by the discriminator like the rest); 0 disables it
     :param target_new_data_count: New agent transitions needed before :meth:`ready_to_train` says yes;
         defaults to ``batch_size``
     :param device: Torch device of the discriminator
@@ -69,6 +137,20 @@ class GailRewardModel:
         batch_size: int = 64,
         update_per_collect: int = 100,
         learning_rate: float = 1e-3,
+        reward_form: str = "gail",
+        absorbing: bool = False,
+        gamma: float = 0.99,
+        normalize_reward: bool = False,
+        reward_clip: Optional[float] = None,
+        gradient_penalty: float = 0.0,
+        spectral_norm: bool = False,
+        entropy_coef: float = 0.0,
+        label_smoothing: float = 0.0,
+        inputs: str = "sa",
+        normalize_obs: bool = False,
+        agent_data_source: str = "rollout",
+        replay_window: Optional[int] = None,
+        policy_expert_fraction: float = 0.0,
         target_new_data_count: Optional[int] = None,
         device: Union[th.device, str] = "auto",
         seed: Optional[int] = None,
@@ -76,26 +158,60 @@ class GailRewardModel:
         for name, value in (("batch_size", batch_size), ("update_per_collect", update_per_collect)):
             if int(value) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
-        if learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {learning_rate}")
+        checks: List[Tuple[bool, str, Any]] = [
+            (learning_rate > 0, "learning_rate must be positive", learning_rate),
+            (reward_form in REWARD_FORMS, f"reward_form must be one of {REWARD_FORMS}", reward_form),
+            (0.0 <= gamma < 1.0, "gamma must be in [0, 1)", gamma),
+            (reward_clip is None or reward_clip > 0, "reward_clip must be positive or None", reward_clip),
+            (gradient_penalty >= 0, "gradient_penalty must be >= 0", gradient_penalty),
+            (entropy_coef >= 0, "entropy_coef must be >= 0", entropy_coef),
+            (0.0 <= label_smoothing < 0.5, "label_smoothing must be in [0, 0.5)", label_smoothing),
+            (agent_data_source in AGENT_DATA_SOURCES, f"agent_data_source must be one of {AGENT_DATA_SOURCES}", agent_data_source),
+            (replay_window is None or replay_window >= 1, "replay_window must be a positive integer or None", replay_window),
+            (0.0 <= policy_expert_fraction < 1.0, "policy_expert_fraction must be in [0, 1)", policy_expert_fraction),
+        ]
+        for ok, message, value in checks:
+            if not ok:
+                raise ValueError(f"{message}, got {value!r}")
         self.observation_space = observation_space
         self.action_space = action_space
         self.hidden_dims = hidden_dims
         self.batch_size = int(batch_size)
         self.update_per_collect = int(update_per_collect)
         self.learning_rate = float(learning_rate)
+        self.reward_form = reward_form
+        self.absorbing = bool(absorbing)
+        self.gamma = float(gamma)
+        self.normalize_reward = bool(normalize_reward)
+        self.reward_clip = reward_clip
+        self.gradient_penalty = float(gradient_penalty)
+        self.spectral_norm = bool(spectral_norm)
+        self.entropy_coef = float(entropy_coef)
+        self.label_smoothing = float(label_smoothing)
+        self.inputs = inputs
+        self.normalize_obs = bool(normalize_obs)
+        self.agent_data_source = agent_data_source
+        self.replay_window = replay_window
+        self.policy_expert_fraction = float(policy_expert_fraction)
         self.target_new_data_count = self.batch_size if target_new_data_count is None else int(target_new_data_count)
         self.device = get_device(device)
         self.seed = seed
 
-        self.discriminator = Discriminator(observation_space, action_space, hidden_dims).to(self.device)
-        self.expert_data = conform_transitions(load_demonstrations(demonstrations), observation_space, action_space)
+        self.discriminator = Discriminator(
+            observation_space, action_space, hidden_dims, inputs=inputs, absorbing=self.absorbing, spectral_norm=self.spectral_norm
+        ).to(self.device)
+        self.expert_data = conform_transitions(
+            load_demonstrations(demonstrations), observation_space, action_space, require_actions=self.discriminator.uses_actions
+        )
         self.optimizer = th.optim.Adam(self.discriminator.parameters(), lr=self.learning_rate)
         self.generator = th.Generator(device="cpu")
         if seed is not None:
             self.generator.manual_seed(seed)
-        self._expert_obs = _to_tensor(self.expert_data.observations, self.device)
-        self._expert_actions = _to_tensor(self.expert_data.actions, self.device)
+        self._expert = _TensorSet(self.expert_data, self.device, self.absorbing)
+        if self.normalize_obs:
+            features = flatten_input(self._expert.obs, observation_space)[: self._expert.n_real]
+            self.discriminator.set_obs_normalization(features.mean(dim=0), features.std(dim=0))
+        self.reward_stats = RunningMeanStd(shape=())
         self._collected: List[Transitions] = []
         self.n_updates = 0
 
@@ -156,89 +272,147 @@ class GailRewardModel:
         """Empty the agent training set (done after each :meth:`train`)."""
         self._collected = []
 
+    def sample_expert(self, n: int) -> Tuple[TensorObs, th.Tensor, TensorObs, th.Tensor]:
+        """
+        Sample real expert transitions (with replacement), as tensors on the reward model's device.
+
+        :param n: Number of transitions
+        :return: Observations, actions (env units), next observations, terminations (1.0 where the
+            episode terminated, 0.0 otherwise, time-limit truncations included)
+        """
+        if self._expert.actions is None:
+            raise ValueError("The demonstrations have no actions: they cannot be mixed into policy batches")
+        index = th.randint(self._expert.n_real, (n,), generator=self.generator).to(self.device)
+        return _index(self._expert.obs, index), self._expert.actions[index], _index(self._expert.next_obs, index), self._expert.terminals[index]
+
     # ----------------------------------------------------------------------------------- training
     def _sample(self, n: int) -> th.Tensor:
         return th.randint(n, (self.batch_size,), generator=self.generator).to(self.device)
 
-    def train(self) -> Dict[str, float]:
+    def train(self, agent_data: Optional[Transitions] = None) -> Dict[str, float]:
         """
         Train the discriminator for ``update_per_collect`` steps, each on ``batch_size`` expert and
-        ``batch_size`` collected agent transitions (sampled with replacement), with a binary
-        cross-entropy loss on the logits (expert = 1, agent = 0).
+        ``batch_size`` agent transitions (sampled with replacement), with a binary cross-entropy loss
+        on the logits (expert = 1, agent = 0) and the configured regularisers.
 
+        :param agent_data: Agent transitions to train on; by default the collected set
         :return: Training statistics: ``disc_loss``, ``expert_acc``, ``agent_acc`` (training accuracies),
-            ``reward_mean`` and ``expert_reward_mean`` (mean reward on all collected agent transitions
-            and on as many expert transitions, after training), ``n_agent_transitions``
+            ``reward_mean`` and ``expert_reward_mean`` (mean per-step reward on the agent data and on as
+            many expert transitions, after training), ``n_agent_transitions``, and ``absorbing_reward``
+            and ``grad_penalty`` when those are on
         """
-        agent = self.agent_data
-        if agent is None:
+        agent_data = self.agent_data if agent_data is None else agent_data
+        if agent_data is None:
             raise RuntimeError("No agent transitions collected: call collect_data() before train()")
-        agent = conform_transitions(agent, self.observation_space, self.action_space, name="collected agent data")
-        agent_obs = _to_tensor(agent.observations, self.device)
-        agent_actions = _to_tensor(agent.actions, self.device)
-        n_expert, n_agent = len(self.expert_data), len(agent)
-        labels = th.cat([th.ones(self.batch_size), th.zeros(self.batch_size)]).to(self.device)
+        agent_data = conform_transitions(
+            agent_data, self.observation_space, self.action_space, name="agent data", require_actions=self.discriminator.uses_actions
+        )
+        agent = _TensorSet(agent_data, self.device, self.absorbing)
+        expert = self._expert
+        smooth = self.label_smoothing
+        labels = th.cat([th.full((self.batch_size,), 1.0 - smooth), th.full((self.batch_size,), smooth)]).to(self.device)
 
         self.discriminator.train()
-        losses, expert_acc, agent_acc = [], [], []
+        stats: Dict[str, List[th.Tensor]] = {"disc_loss": [], "expert_acc": [], "agent_acc": [], "grad_penalty": []}
         for _ in range(self.update_per_collect):
-            expert_index, agent_index = self._sample(n_expert), self._sample(n_agent)
-            expert_logits = self.discriminator(_index(self._expert_obs, expert_index), self._expert_actions[expert_index])
-            agent_logits = self.discriminator(_index(agent_obs, agent_index), agent_actions[agent_index])
-            loss = F.binary_cross_entropy_with_logits(th.cat([expert_logits, agent_logits]), labels)
+            expert_features = self.discriminator.features(*expert.inputs(self._sample(len(expert))))
+            agent_features = self.discriminator.features(*agent.inputs(self._sample(len(agent))))
+            logits = self.discriminator.net(th.cat([expert_features, agent_features])).squeeze(-1)
+            loss = F.binary_cross_entropy_with_logits(logits, labels)
+            stats["disc_loss"].append(loss.detach())
+            if self.entropy_coef > 0:
+                entropy = F.binary_cross_entropy_with_logits(logits, th.sigmoid(logits))
+                loss = loss - self.entropy_coef * entropy
+            if self.gradient_penalty > 0:
+                penalty = self._gradient_penalty(expert_features, agent_features)
+                loss = loss + self.gradient_penalty * penalty
+                stats["grad_penalty"].append(penalty.detach())
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-            losses.append(loss.detach())
-            expert_acc.append((expert_logits.detach() > 0).float().mean())
-            agent_acc.append((agent_logits.detach() < 0).float().mean())
+            stats["expert_acc"].append((logits[: self.batch_size].detach() > 0).float().mean())
+            stats["agent_acc"].append((logits[self.batch_size :].detach() < 0).float().mean())
         self.n_updates += self.update_per_collect
         self.discriminator.eval()
 
         with th.no_grad():
-            expert_index = self._sample(n_expert)[: min(n_agent, self.batch_size)]
-            agent_rewards = self.reward_from_logits(self.discriminator(agent_obs, agent_actions))
-            expert_rewards = self.reward_from_logits(
-                self.discriminator(_index(self._expert_obs, expert_index), self._expert_actions[expert_index])
-            )
-        return {
-            "disc_loss": th.stack(losses).mean().item(),
-            "expert_acc": th.stack(expert_acc).mean().item(),
-            "agent_acc": th.stack(agent_acc).mean().item(),
-            "reward_mean": agent_rewards.mean().item(),
-            "expert_reward_mean": expert_rewards.mean().item(),
-            "n_agent_transitions": float(n_agent),
-        }
+            all_agent = th.arange(agent.n_real, device=self.device)
+            agent_rewards = self._raw_rewards(*agent.inputs(all_agent))
+            expert_rewards = self._raw_rewards(*expert.inputs(self._sample(expert.n_real)[: min(agent.n_real, self.batch_size)]))
+        if self.normalize_reward:
+            self.reward_stats.update(agent_rewards.cpu().numpy().astype(np.float64))
+        result = {key: th.stack(values).mean().item() for key, values in stats.items() if values}
+        result.update(
+            reward_mean=agent_rewards.mean().item(),
+            expert_reward_mean=expert_rewards.mean().item(),
+            n_agent_transitions=float(agent.n_real),
+        )
+        if self.absorbing:
+            result["absorbing_reward"] = self._absorbing_reward().item()
+        return result
+
+    def _gradient_penalty(self, expert_features: th.Tensor, agent_features: th.Tensor) -> th.Tensor:
+        """``E[(||grad_x D(x)|| - 1)^2]`` on random interpolates of expert and agent inputs."""
+        alpha = th.rand(expert_features.shape[0], 1, generator=self.generator).to(self.device)
+        mixed = (alpha * expert_features + (1 - alpha) * agent_features).requires_grad_(True)
+        (gradients,) = th.autograd.grad(self.discriminator.net(mixed).sum(), mixed, create_graph=True)
+        return ((gradients.norm(2, dim=1) - 1) ** 2).mean()
 
     # ----------------------------------------------------------------------------------- rewards
-    @staticmethod
-    def reward_from_logits(logits: th.Tensor) -> th.Tensor:
-        """GAIL reward ``-log(1 - D) = softplus(logit)``, stable for any logit."""
-        return F.softplus(logits)
+    def _raw_rewards(
+        self, obs: TensorObs, actions: Optional[th.Tensor], next_obs: Optional[TensorObs], absorbing: Optional[th.Tensor] = None
+    ) -> th.Tensor:
+        """Per-step rewards of the configured form, before normalisation and clipping."""
+        return reward_from_logits(self.discriminator(obs, actions, next_obs, absorbing), self.reward_form)
+
+    def _absorbing_reward(self) -> th.Tensor:
+        """Per-step reward of the absorbing state (its features are zero but for the flag)."""
+        obs, actions, next_obs, _ = self._expert.inputs(th.zeros(1, dtype=th.long, device=self.device))
+        return self._raw_rewards(obs, actions, next_obs, th.ones(1, device=self.device))[0]
+
+    def _transform(self, rewards: th.Tensor) -> th.Tensor:
+        if self.normalize_reward:
+            rewards = (rewards - float(self.reward_stats.mean)) / float(np.sqrt(self.reward_stats.var + 1e-8))
+        if self.reward_clip is not None:
+            rewards = rewards.clamp(-self.reward_clip, self.reward_clip)
+        return rewards
 
     def estimate(
         self,
         obs: ObsInput,
-        actions: ArrayOrTensor,
+        actions: Optional[ArrayOrTensor] = None,
         next_obs: Optional[ObsInput] = None,
         dones: Optional[ArrayOrTensor] = None,
     ) -> th.Tensor:
         """
-        Reward of a batch of transitions under the current discriminator (no gradient).
+        Reward of a batch of transitions under the current discriminator (no gradient): the
+        configured reward form, normalised and clipped if asked, and with ``absorbing=True`` the
+        absorbing state's discounted value ``gamma / (1 - gamma) * r_abs`` added where ``dones`` is 1.
 
         :param obs: Raw observations, shape ``(batch, *obs_shape)``
         :param actions: Actions in the env's action space, shape ``(batch, *action_shape)``
-            (``(batch,)`` or ``(batch, 1)`` for ``Discrete``)
-        :param next_obs: Next observations (unused by the ``(s, a)`` discriminator)
-        :param dones: Terminations (unused by the ``(s, a)`` discriminator)
+            (``(batch,)`` or ``(batch, 1)`` for ``Discrete``); not needed with ``inputs="ss"``
+        :param next_obs: Raw next observations (needed with ``inputs="ss"`` or ``"sas"``)
+        :param dones: Terminations that are not time-limit truncations (SB3's sampled ``dones``),
+            shape ``(batch,)`` or ``(batch, 1)``; used with ``absorbing=True``
         :return: Rewards, float tensor of shape ``(batch, 1)`` (the layout of SB3's
-            ``ReplayBufferSamples.rewards``), on the device of ``actions`` if it is a tensor,
-            else on the reward model's device
+            ``ReplayBufferSamples.rewards``), on the device of ``actions`` (or ``obs``) if it is a
+            tensor, else on the reward model's device
         """
-        out_device = actions.device if isinstance(actions, th.Tensor) else self.device
+        reference = actions if actions is not None else obs
+        out_device = reference.device if isinstance(reference, th.Tensor) else self.device
         with th.no_grad():
-            logits = self.discriminator(_to_tensor(obs, self.device), _to_tensor(actions, self.device))
-            rewards = self.reward_from_logits(logits)
+            rewards = self._transform(
+                self._raw_rewards(
+                    _to_tensor(obs, self.device),
+                    None if actions is None else _to_tensor(actions, self.device),
+                    None if next_obs is None else _to_tensor(next_obs, self.device),
+                )
+            )
+            if self.absorbing and dones is not None:
+                terminals = _to_tensor(dones, self.device).reshape(-1).float()
+                absorbing_value = self.gamma / (1.0 - self.gamma) * self._transform(self._absorbing_reward())
+                rewards = rewards + terminals * absorbing_value
         return rewards.reshape(-1, 1).to(out_device)
 
     # ----------------------------------------------------------------------------------- persistence
@@ -248,15 +422,29 @@ class GailRewardModel:
             batch_size=self.batch_size,
             update_per_collect=self.update_per_collect,
             learning_rate=self.learning_rate,
+            reward_form=self.reward_form,
+            absorbing=self.absorbing,
+            gamma=self.gamma,
+            normalize_reward=self.normalize_reward,
+            reward_clip=self.reward_clip,
+            gradient_penalty=self.gradient_penalty,
+            spectral_norm=self.spectral_norm,
+            entropy_coef=self.entropy_coef,
+            label_smoothing=self.label_smoothing,
+            inputs=self.inputs,
+            normalize_obs=self.normalize_obs,
+            agent_data_source=self.agent_data_source,
+            replay_window=self.replay_window,
+            policy_expert_fraction=self.policy_expert_fraction,
             target_new_data_count=self.target_new_data_count,
             seed=self.seed,
         )
 
-    def save(self, path: Union[str, os.PathLike[str]]) -> None:
+    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
         """
-        Save the reward model: spaces, arguments, discriminator and optimiser weights, and the
-        expert demonstrations (so that training can go on after :meth:`load`). The collected
-        agent set is not saved.
+        Save the reward model: spaces, arguments, discriminator weights (with its observation
+        normalisation), optimiser state, reward statistics and the expert demonstrations (so that
+        training can go on after :meth:`load`). The collected agent set is not saved.
 
         :param path: File to write (a torch pickle)
         """
@@ -268,13 +456,14 @@ class GailRewardModel:
                 "expert_data": self.expert_data,
                 "discriminator": self.discriminator.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
+                "reward_stats": (self.reward_stats.mean, self.reward_stats.var, self.reward_stats.count),
                 "n_updates": self.n_updates,
             },
             path,
         )
 
     @classmethod
-    def load(cls, path: Union[str, os.PathLike[str]], device: Union[th.device, str] = "auto") -> GailRewardModel:
+    def load(cls, path: Union[str, "os.PathLike[str]"], device: Union[th.device, str] = "auto") -> GailRewardModel:
         """
         Load a reward model written by :meth:`save` (a class method, like SB3's ``DQN.load``).
 
@@ -283,14 +472,9 @@ class GailRewardModel:
         :return: The reward model
         """
         data = th.load(path, map_location=get_device(device), weights_only=False)
-        model = cls(
-            data["observation_space"],
-            data["action_space"],
-            data["expert_data"],
-            device=device,
-            **data["kwargs"],
-        )
+        model = cls(data["observation_space"], data["action_space"], data["expert_data"], device=device, **data["kwargs"])
         model.discriminator.load_state_dict(data["discriminator"])
         model.optimizer.load_state_dict(data["optimizer"])
+        model.reward_stats.mean, model.reward_stats.var, model.reward_stats.count = data["reward_stats"]
         model.n_updates = data["n_updates"]
         return model

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from gymnasium import spaces
 
 from sb3_gail_plugin import GailRewardModel, Transitions
+from sb3_gail_plugin.reward_model import reward_from_logits
 
 
 @pytest.fixture
@@ -37,12 +38,24 @@ def test_estimate_is_softplus_of_logit_with_buffer_layout(cartpole_spaces, cartp
     th.testing.assert_close(model.estimate(cartpole_demos.observations[:32], cartpole_demos.actions[:32]), rewards)
 
 
-def test_reward_is_stable_at_extreme_logits():
-    logits = th.tensor([-100.0, -50.0, 0.0, 50.0, 100.0])
-    rewards = GailRewardModel.reward_from_logits(logits)
-    assert th.all(th.isfinite(rewards))
-    th.testing.assert_close(rewards[2], th.tensor(np.log(2.0), dtype=th.float32))
-    th.testing.assert_close(rewards[3], th.tensor(50.0))
+@pytest.mark.parametrize(
+    "form, formula",
+    [
+        ("gail", lambda d: -np.log1p(-d)),  # -log(1 - D)
+        ("neg_log", np.log),  # log D
+        ("airl", lambda d: np.log(d) - np.log1p(-d)),  # log D - log(1 - D)
+    ],
+)
+def test_reward_forms_match_their_formula_and_stay_finite(form, formula):
+    logits = th.tensor([-8.0, -2.0, -0.5, 0.0, 0.5, 2.0, 8.0], dtype=th.float64)
+    d = th.sigmoid(logits).numpy()
+    np.testing.assert_allclose(reward_from_logits(logits, form).numpy(), formula(d), rtol=1e-9)
+    extreme = reward_from_logits(th.tensor([-50.0, 50.0, -100.0, 100.0]), form)
+    assert th.all(th.isfinite(extreme))
+    expected = {"gail": [0.0, 50.0], "neg_log": [-50.0, 0.0], "airl": [-50.0, 50.0]}[form]
+    th.testing.assert_close(extreme[:2], th.tensor(expected), atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="reward_form"):
+        reward_from_logits(logits, "bogus")
 
 
 def test_discriminator_input_one_hot_discrete_action(cartpole_spaces, cartpole_demos):
@@ -92,7 +105,7 @@ def test_collected_data_with_wrong_shape_is_refused_at_train(cartpole_spaces, ca
     model = GailRewardModel(*cartpole_spaces, cartpole_demos, device="cpu")
     model.collect_data(np.zeros((2, 3)), np.zeros(2, dtype=np.int64), np.zeros((2, 3)), np.zeros(2))
     with pytest.raises(
-        ValueError, match=r"collected agent data observations have shape \(3,\) per transition, expected \(4,\)"
+        ValueError, match=r"agent data observations have shape \(3,\) per transition, expected \(4,\)"
     ):
         model.train()
 

@@ -1,0 +1,128 @@
+"""
+Compare GAIL-DQN (this plugin) with imitation's GAIL (PPO and DQN generators), plain DQN on the
+true reward and imitation's BC, on the same expert demonstrations.
+
+    python -m benchmarks.compare --env CartPole-v1 --seeds 0 1 2 --n-demos 10 1
+    python -m benchmarks.compare --quick        # plumbing smoke test (CI), a few minutes on 2 cores
+
+Runs on the compat stack (imitation 1.0.1 needs SB3 2.2.1): GAIL_STACK=compat bash scripts/setup.sh
+gives its virtual environment. Writes benchmarks/results/<name>.csv, .md and .png files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import gymnasium as gym
+import numpy as np
+import stable_baselines3
+import torch as th
+
+from benchmarks.methods import METHODS, NEEDS_DEMOS, run
+from benchmarks.report import FIELDS, markdown_tables, plot, read_csv
+from sb3_gail_plugin import Transitions, load_demonstrations
+from sb3_gail_plugin.experts import make_expert_demonstrations
+
+ROOT = Path(__file__).resolve().parent
+CACHE = ROOT / "cache"
+
+
+def resolve_env_id(env_id: str) -> str:
+    """LunarLander-v3 is LunarLander-v2 on gymnasium 0.29."""
+    if env_id not in gym.registry and env_id.replace("-v3", "-v2") in gym.registry:
+        return env_id.replace("-v3", "-v2")
+    return env_id
+
+
+def expert_demonstrations(env_id: str, n_episodes: int, quick: bool = False) -> Transitions:
+    """The expert is trained once per env (cached under benchmarks/cache/) and its episodes reused."""
+    prefix = "quick_" if quick else ""
+    path = CACHE / f"{prefix}{env_id}_expert_demos.npz"
+    if not path.exists():
+        print(f"[{env_id}] training the expert (cached in {CACHE}) ...", flush=True)
+        make_expert_demonstrations(
+            env_id, path, n_episodes=max(n_episodes, 10), total_timesteps=20_000 if quick else None,
+            model_path=CACHE / f"{prefix}{env_id}_expert.zip",
+        )
+    demos = load_demonstrations(path)
+    end = np.flatnonzero(demos.dones)[n_episodes - 1] + 1
+    return demos[np.arange(end)]
+
+
+def environment_note() -> str:
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"torch {th.__version__} (threads {th.get_num_threads()}), stable-baselines3 {stable_baselines3.__version__}, "
+        f"gymnasium {gym.__version__}"
+    )
+
+
+def main(argv: List[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", nargs="+", default=["CartPole-v1"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--n-demos", nargs="+", type=int, default=[10, 1], help="expert episodes given to each method")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--budget", type=int, default=100_000, help="env steps per run (imitation GAIL-PPO gets 3x)")
+    parser.add_argument("--eval-every", type=int, default=5000)
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--name", default="compare", help="base name of the output files")
+    parser.add_argument("--quick", action="store_true", help="smoke test: tiny budgets, one seed, one demo count")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.n_demos, args.budget, args.eval_every, args.eval_episodes = [0], [2], 6000, 3000, 2
+        args.name = "quick"
+    th.set_num_threads(1)
+    out_dir = ROOT / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / f"{args.name}.csv"
+    command = "python -m benchmarks.compare " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(f"{command}\n{environment_note()}", flush=True)
+
+    rows: List[Dict[str, object]] = []
+    with open(csv_path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=FIELDS)
+        writer.writeheader()
+        for env_name in args.env:
+            env_id = resolve_env_id(env_name)
+            for n_demos in args.n_demos:
+                demos = expert_demonstrations(env_id, n_demos, quick=args.quick)
+                expert_return = float(np.mean(demos.episode_returns()))
+                for method in args.methods:
+                    if method not in NEEDS_DEMOS and n_demos != args.n_demos[0]:
+                        continue  # the true-reward learner does not depend on the demonstrations
+                    for seed in args.seeds:
+                        began = time.perf_counter()
+                        records = run(method, env_id, demos, seed, args.budget, args.eval_every, args.eval_episodes)
+                        for record in records:
+                            row = dict(env=env_id, n_demos=n_demos, method=method, seed=seed, expert_return=expert_return, **record)
+                            writer.writerow(row)
+                            rows.append(row)
+                        file.flush()
+                        best = max(r["mean_return"] for r in records)
+                        print(
+                            f"[{env_id} | {n_demos} demos | {method} | seed {seed}] {len(records)} evaluations, "
+                            f"final {records[-1]['mean_return']:.1f}, best {best:.1f} (expert {expert_return:.1f}), "
+                            f"{time.perf_counter() - began:.0f} s",
+                            flush=True,
+                        )
+    table = markdown_tables(read_csv(csv_path))
+    plots = plot(read_csv(csv_path), out_dir)
+    (out_dir / f"{args.name}.md").write_text(
+        f"# Benchmark: {args.name}\n\nCommand: `{command}`\n\nMachine: {environment_note()}\n\n{table}\n\n"
+        + "\n".join(f"![{p.stem}]({p.name})" for p in plots)
+        + "\n"
+    )
+    print(table)
+    print(f"Wrote {csv_path}, {out_dir / (args.name + '.md')} and {len(plots)} plot(s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""The methods the benchmark compares, each trained from scratch and evaluated every K env steps."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+from stable_baselines3 import DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
+from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE
+
+# rl-zoo3's published DQN hyperparameters for CartPole-v1 (hyperparams/dqn.yml)
+ZOO_DQN_CARTPOLE: Dict[str, Any] = dict(
+    learning_rate=2.3e-3,
+    batch_size=64,
+    buffer_size=100_000,
+    learning_starts=1000,
+    gamma=0.99,
+    target_update_interval=10,
+    train_freq=256,
+    gradient_steps=128,
+    exploration_fraction=0.16,
+    exploration_final_eps=0.04,
+    policy_kwargs=dict(net_arch=[256, 256]),
+)
+DQN_SETTINGS: Dict[str, Dict[str, Any]] = {"recommended": GAIL_DQN_CARTPOLE, "zoo": ZOO_DQN_CARTPOLE}
+
+
+@dataclass
+class Evaluator:
+    """
+    Evaluates a policy on a separate env with the true reward and records (env steps, wall seconds,
+    mean and std return). Wall seconds exclude the evaluations themselves.
+    """
+
+    env_id: str
+    seed: int
+    every: int
+    n_episodes: int = 10
+    records: List[Dict[str, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.env = make_vec_env(self.env_id, n_envs=1, seed=10_000 + self.seed)
+        self.start = time.perf_counter()
+        self.eval_seconds = 0.0
+        self.next_at = self.every
+
+    def due(self, env_steps: int) -> bool:
+        return env_steps >= self.next_at
+
+    def __call__(self, policy: Any, env_steps: int) -> None:
+        began = time.perf_counter()
+        mean, std = evaluate_policy(policy, self.env, n_eval_episodes=self.n_episodes, deterministic=True)
+        self.eval_seconds += time.perf_counter() - began
+        wall = time.perf_counter() - self.start - self.eval_seconds
+        self.records.append(dict(env_steps=env_steps, wall_s=wall, mean_return=float(mean), std_return=float(std)))
+        while self.next_at <= env_steps:
+            self.next_at += self.every
+
+
+class EvalEveryK(BaseCallback):
+    """Runs the evaluator on an SB3 model every K env steps."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        super().__init__()
+        self.evaluator = evaluator
+
+    def _on_step(self) -> bool:
+        if self.evaluator.due(self.num_timesteps):
+            self.evaluator(self.model, self.num_timesteps)
+        return True
+
+
+def run_ours(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, dqn: str = "recommended") -> None:
+    """GAIL-DQN with this plugin: the two-line usage with our default reward model."""
+    model = DQN("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **DQN_SETTINGS[dqn])
+    model.learn(budget, callback=[GailCallback(demos), EvalEveryK(evaluator)])
+
+
+def run_dqn(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, dqn: str = "recommended") -> None:
+    """Plain SB3 DQN on the true reward, same hyperparameters as ours."""
+    model = DQN("MlpPolicy", env_id, seed=seed, **DQN_SETTINGS[dqn])
+    model.learn(budget, callback=EvalEveryK(evaluator))
+
+
+def to_imitation_trajectories(demos: Transitions) -> List[Any]:
+    """Our transitions as imitation ``TrajectoryWithRew`` episodes (obs has one more row than acts)."""
+    from imitation.data.types import TrajectoryWithRew
+
+    ends = np.flatnonzero(demos.dones)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    assert demos.rewards is not None and demos.actions is not None
+    return [
+        TrajectoryWithRew(
+            obs=np.concatenate([demos.observations[s : e + 1], demos.next_observations[e : e + 1]]),  # type: ignore[index]
+            acts=demos.actions[s : e + 1],
+            infos=None,
+            terminal=not bool(demos.timeouts[e]),
+            rews=demos.rewards[s : e + 1],
+        )
+        for s, e in zip(starts, ends)
+    ]
+
+
+def _run_imitation_gail(
+    env_id: str,
+    demos: Transitions,
+    seed: int,
+    budget: int,
+    evaluator: Evaluator,
+    make_learner: Callable[[Any], BaseAlgorithm],
+    n_envs: int,
+    **gail_kwargs: Any,
+) -> None:
+    from imitation.algorithms.adversarial.gail import GAIL
+    from imitation.data.wrappers import RolloutInfoWrapper
+    from imitation.rewards.reward_nets import BasicRewardNet
+    from imitation.util.networks import RunningNorm
+    from imitation.util.util import make_vec_env as imitation_make_vec_env
+
+    venv = imitation_make_vec_env(
+        env_id, rng=np.random.default_rng(seed), n_envs=n_envs, post_wrappers=[lambda env, _: RolloutInfoWrapper(env)]
+    )
+    learner = make_learner(venv)
+    reward_net = BasicRewardNet(venv.observation_space, venv.action_space, normalize_input_layer=RunningNorm)
+    # imitation refuses a demo batch larger than the demonstrations (1 episode of CartPole: 500 transitions)
+    gail_kwargs["demo_batch_size"] = min(gail_kwargs["demo_batch_size"], len(demos))
+    trainer = GAIL(
+        demonstrations=to_imitation_trajectories(demos),
+        venv=venv,
+        gen_algo=learner,
+        reward_net=reward_net,
+        allow_variable_horizon=True,  # CartPole-v1 and LunarLander end early
+        **gail_kwargs,
+    )
+
+    def after_round(_: int) -> None:
+        if evaluator.due(learner.num_timesteps):
+            evaluator(learner, learner.num_timesteps)
+
+    trainer.train(budget, callback=after_round)
+
+
+def run_imitation_gail_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:
+    """imitation's GAIL with a PPO generator, as in imitation's GAIL tutorial (8 envs)."""
+    from stable_baselines3.ppo import MlpPolicy
+
+    def make_learner(venv: Any) -> BaseAlgorithm:
+        return PPO(env=venv, policy=MlpPolicy, batch_size=64, ent_coef=0.0, learning_rate=4e-4, gamma=0.95, n_epochs=5, seed=seed)
+
+    _run_imitation_gail(
+        env_id, demos, seed, budget, evaluator, make_learner, n_envs=8,
+        demo_batch_size=1024, gen_replay_buffer_capacity=512, n_disc_updates_per_round=8,
+    )
+
+
+def run_imitation_gail_dqn(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:
+    """imitation's GAIL with a DQN generator: the same DQN hyperparameters as ours, 2048 env steps per round."""
+
+    def make_learner(venv: Any) -> BaseAlgorithm:
+        return DQN("MlpPolicy", venv, seed=seed, **GAIL_DQN_CARTPOLE)
+
+    _run_imitation_gail(
+        env_id, demos, seed, budget, evaluator, make_learner, n_envs=1,
+        demo_batch_size=1024, gen_train_timesteps=2048, gen_replay_buffer_capacity=2048, n_disc_updates_per_round=8,
+    )
+
+
+def run_bc(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:
+    """imitation's behaviour cloning (no env steps): one evaluation after training, as a reference line."""
+    from imitation.algorithms import bc
+    from imitation.data import rollout
+
+    venv = make_vec_env(env_id, n_envs=1, seed=seed)
+    from imitation.util import logger as imitation_logger
+
+    trainer = bc.BC(
+        custom_logger=imitation_logger.configure(format_strs=[]),
+        observation_space=venv.observation_space,
+        action_space=venv.action_space,
+        demonstrations=rollout.flatten_trajectories(to_imitation_trajectories(demos)),
+        rng=np.random.default_rng(seed),
+    )
+    trainer.train(n_epochs=10, progress_bar=False)
+    evaluator(trainer.policy, 0)
+
+
+METHODS: Dict[str, Callable[..., None]] = {
+    "ours": run_ours,
+    "ours_zoo_dqn": lambda *args: run_ours(*args, dqn="zoo"),
+    "imitation_gail_ppo": run_imitation_gail_ppo,
+    "imitation_gail_dqn": run_imitation_gail_dqn,
+    "dqn_true_reward": run_dqn,
+    "dqn_true_reward_zoo": lambda *args: run_dqn(*args, dqn="zoo"),
+    "bc": run_bc,
+}
+NEEDS_DEMOS = {"ours", "ours_zoo_dqn", "imitation_gail_ppo", "imitation_gail_dqn", "bc"}
+# imitation's GAIL with PPO needs more env steps than the off-policy methods: give it 3x the budget
+BUDGET_FACTOR: Dict[str, int] = {"imitation_gail_ppo": 3}
+
+
+def run(method: str, env_id: str, demos: Transitions, seed: int, budget: int, every: int, n_eval_episodes: int = 10) -> List[Dict[str, float]]:
+    """Train one method from scratch with ``budget`` env steps (times its budget factor); return its evaluations."""
+    evaluator = Evaluator(env_id, seed, every, n_eval_episodes)
+    METHODS[method](env_id, demos, seed, budget * BUDGET_FACTOR.get(method, 1), evaluator)
+    return evaluator.records
