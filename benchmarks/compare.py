@@ -48,7 +48,10 @@ def expert_demonstrations(env_id: str, n_episodes: int, quick: bool = False) -> 
     if not path.exists():
         print(f"[{env_id}] training the expert (cached in {CACHE}) ...", flush=True)
         make_expert_demonstrations(
-            env_id, path, n_episodes=max(n_episodes, 10), total_timesteps=20_000 if quick else None,
+            env_id,
+            path,
+            n_episodes=max(n_episodes, 10),
+            total_timesteps=20_000 if quick else None,
             model_path=CACHE / f"{prefix}{env_id}_expert.zip",
         )
     demos = load_demonstrations(path)
@@ -102,7 +105,9 @@ def main(argv: List[str] | None = None) -> None:
                         began = time.perf_counter()
                         records = run(method, env_id, demos, seed, args.budget, args.eval_every, args.eval_episodes)
                         for record in records:
-                            row = dict(env=env_id, n_demos=n_demos, method=method, seed=seed, expert_return=expert_return, **record)
+                            row = dict(
+                                env=env_id, n_demos=n_demos, method=method, seed=seed, expert_return=expert_return, **record
+                            )
                             writer.writerow(row)
                             rows.append(row)
                         file.flush()

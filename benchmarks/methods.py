@@ -153,11 +153,21 @@ def run_imitation_gail_ppo(env_id: str, demos: Transitions, seed: int, budget: i
     from stable_baselines3.ppo import MlpPolicy
 
     def make_learner(venv: Any) -> BaseAlgorithm:
-        return PPO(env=venv, policy=MlpPolicy, batch_size=64, ent_coef=0.0, learning_rate=4e-4, gamma=0.95, n_epochs=5, seed=seed)
+        return PPO(
+            env=venv, policy=MlpPolicy, batch_size=64, ent_coef=0.0, learning_rate=4e-4, gamma=0.95, n_epochs=5, seed=seed
+        )
 
     _run_imitation_gail(
-        env_id, demos, seed, budget, evaluator, make_learner, n_envs=8,
-        demo_batch_size=1024, gen_replay_buffer_capacity=512, n_disc_updates_per_round=8,
+        env_id,
+        demos,
+        seed,
+        budget,
+        evaluator,
+        make_learner,
+        n_envs=8,
+        demo_batch_size=1024,
+        gen_replay_buffer_capacity=512,
+        n_disc_updates_per_round=8,
     )
 
 
@@ -168,8 +178,17 @@ def run_imitation_gail_dqn(env_id: str, demos: Transitions, seed: int, budget: i
         return DQN("MlpPolicy", venv, seed=seed, **GAIL_DQN_CARTPOLE)
 
     _run_imitation_gail(
-        env_id, demos, seed, budget, evaluator, make_learner, n_envs=1,
-        demo_batch_size=1024, gen_train_timesteps=2048, gen_replay_buffer_capacity=2048, n_disc_updates_per_round=8,
+        env_id,
+        demos,
+        seed,
+        budget,
+        evaluator,
+        make_learner,
+        n_envs=1,
+        demo_batch_size=1024,
+        gen_train_timesteps=2048,
+        gen_replay_buffer_capacity=2048,
+        n_disc_updates_per_round=8,
     )
 
 
@@ -206,7 +225,9 @@ NEEDS_DEMOS = {"ours", "ours_zoo_dqn", "imitation_gail_ppo", "imitation_gail_dqn
 BUDGET_FACTOR: Dict[str, int] = {"imitation_gail_ppo": 3}
 
 
-def run(method: str, env_id: str, demos: Transitions, seed: int, budget: int, every: int, n_eval_episodes: int = 10) -> List[Dict[str, float]]:
+def run(
+    method: str, env_id: str, demos: Transitions, seed: int, budget: int, every: int, n_eval_episodes: int = 10
+) -> List[Dict[str, float]]:
     """Train one method from scratch with ``budget`` env steps (times its budget factor); return its evaluations."""
     evaluator = Evaluator(env_id, seed, every, n_eval_episodes)
     METHODS[method](env_id, demos, seed, budget * BUDGET_FACTOR.get(method, 1), evaluator)

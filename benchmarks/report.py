@@ -64,6 +64,7 @@ def markdown_tables(rows: List[Dict[str, str]]) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for method, summaries in sorted(methods.items()):
+
             def median(key: str) -> float:
                 values = np.array([s[key] for s in summaries])
                 return float(np.median(values)) if not np.any(np.isnan(values)) else np.nan
@@ -106,7 +107,9 @@ def plot(rows: List[Dict[str, str]], out_dir: Path) -> List[Path]:
             ax.fill_between(steps, [v.min() for v in values], [v.max() for v in values], alpha=0.15, color=line.get_color())
         expert = float(subset[0]["expert_return"])
         ax.axhline(0.95 * expert, linestyle="--", color="black", linewidth=0.8, label="95 % of expert")
-        ax.set(xlabel="env steps", ylabel="true return (10 episodes, deterministic)", title=f"{env}, {n_demos} expert episode(s)")
+        ax.set(
+            xlabel="env steps", ylabel="true return (10 episodes, deterministic)", title=f"{env}, {n_demos} expert episode(s)"
+        )
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         path = out_dir / f"{env}_{n_demos}demos.png"

@@ -236,7 +236,30 @@ def _load_imitation_path(path: Path) -> Transitions:
     return _from_imitation_trajectories(serialize.load(path))
 
 
-def load_demonstrations(source: DemonstrationSource) -> Transitions:
+def subsample_episodes(demonstrations: Transitions, every: int, seed: Optional[int] = None) -> Transitions:
+    """
+    Keep every ``every``-th transition of each episode, from a random offset per episode (DAC's
+    protocol, which makes few demonstrations less easy to memorise).
+
+    :param demonstrations: Transitions stored episode after episode
+    :param every: Keep one transition in ``every``
+    :param seed: Seed of the offsets
+    :return: The subsampled transitions
+    """
+    if every < 1:
+        raise ValueError(f"subsample_every must be a positive integer, got {every}")
+    if every == 1:
+        return demonstrations
+    rng = np.random.default_rng(seed)
+    ends = np.flatnonzero(demonstrations.dones)
+    if len(ends) == 0 or ends[-1] != len(demonstrations) - 1:
+        ends = np.append(ends, len(demonstrations) - 1)  # an unfinished last episode
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    keep = np.concatenate([np.arange(s + rng.integers(0, min(every, e - s + 1)), e + 1, every) for s, e in zip(starts, ends)])
+    return demonstrations[keep]
+
+
+def load_demonstrations(source: DemonstrationSource, subsample_every: int = 1, seed: Optional[int] = None) -> Transitions:
     """
     Load expert demonstrations from any supported source.
 
@@ -249,7 +272,12 @@ def load_demonstrations(source: DemonstrationSource) -> Transitions:
     - with ``imitation`` installed: a sequence of imitation ``Trajectory`` objects, an imitation
       ``Transitions`` batch, or a directory written by ``imitation.data.serialize.save``.
 
+    Demonstrations without actions (a ``.npz`` without ``actions``, transition dicts without
+    ``action``) load fine: only the state-only discriminator (``inputs="ss"``) accepts them.
+
     :param source: Path or in-memory demonstrations
+    :param subsample_every: Keep every n-th transition of each episode (see :func:`subsample_episodes`)
+    :param seed: Seed of the subsampling offsets
     :return: The demonstrations as a :class:`Transitions` batch
     """
     if isinstance(source, Transitions):
@@ -269,7 +297,7 @@ def load_demonstrations(source: DemonstrationSource) -> Transitions:
             except (pickle.UnpicklingError, EOFError) as error:
                 raise ValueError(f"{path} is neither a .npz demonstrations file nor a pickle of transitions") from error
             if isinstance(content, (Transitions, list, tuple)):
-                return load_demonstrations(content)
+                return load_demonstrations(content, subsample_every, seed)
             return _load_imitation_path(path)
     elif hasattr(source, "obs") and hasattr(source, "next_obs") and hasattr(source, "dones"):
         demonstrations = _from_imitation_transitions(source)
@@ -285,4 +313,4 @@ def load_demonstrations(source: DemonstrationSource) -> Transitions:
             f"a list of transition dicts or imitation trajectories; got {type(source).__name__}"
         )
     check_finite_and_non_empty(demonstrations)
-    return demonstrations
+    return subsample_episodes(demonstrations, subsample_every, seed)

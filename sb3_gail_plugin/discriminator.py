@@ -149,7 +149,11 @@ class Discriminator(nn.Module):
             raise ValueError(f"Inputs have different batch sizes: {[part.shape[0] for part in parts]}")
         features = th.cat(parts, dim=1)
         if self.absorbing:
-            flag = th.zeros(features.shape[0], 1, device=features.device) if absorbing is None else absorbing.reshape(-1, 1).float()
+            flag = (
+                th.zeros(features.shape[0], 1, device=features.device)
+                if absorbing is None
+                else absorbing.reshape(-1, 1).float()
+            )
             features = th.cat([features * (1.0 - flag), flag], dim=1)
         return features
 

@@ -166,7 +166,11 @@ class GailRewardModel:
             (gradient_penalty >= 0, "gradient_penalty must be >= 0", gradient_penalty),
             (entropy_coef >= 0, "entropy_coef must be >= 0", entropy_coef),
             (0.0 <= label_smoothing < 0.5, "label_smoothing must be in [0, 0.5)", label_smoothing),
-            (agent_data_source in AGENT_DATA_SOURCES, f"agent_data_source must be one of {AGENT_DATA_SOURCES}", agent_data_source),
+            (
+                agent_data_source in AGENT_DATA_SOURCES,
+                f"agent_data_source must be one of {AGENT_DATA_SOURCES}",
+                agent_data_source,
+            ),
             (replay_window is None or replay_window >= 1, "replay_window must be a positive integer or None", replay_window),
             (0.0 <= policy_expert_fraction < 1.0, "policy_expert_fraction must be in [0, 1)", policy_expert_fraction),
         ]
@@ -198,10 +202,18 @@ class GailRewardModel:
         self.seed = seed
 
         self.discriminator = Discriminator(
-            observation_space, action_space, hidden_dims, inputs=inputs, absorbing=self.absorbing, spectral_norm=self.spectral_norm
+            observation_space,
+            action_space,
+            hidden_dims,
+            inputs=inputs,
+            absorbing=self.absorbing,
+            spectral_norm=self.spectral_norm,
         ).to(self.device)
         self.expert_data = conform_transitions(
-            load_demonstrations(demonstrations), observation_space, action_space, require_actions=self.discriminator.uses_actions
+            load_demonstrations(demonstrations),
+            observation_space,
+            action_space,
+            require_actions=self.discriminator.uses_actions,
         )
         self.optimizer = th.optim.Adam(self.discriminator.parameters(), lr=self.learning_rate)
         self.generator = th.Generator(device="cpu")
@@ -283,7 +295,12 @@ class GailRewardModel:
         if self._expert.actions is None:
             raise ValueError("The demonstrations have no actions: they cannot be mixed into policy batches")
         index = th.randint(self._expert.n_real, (n,), generator=self.generator).to(self.device)
-        return _index(self._expert.obs, index), self._expert.actions[index], _index(self._expert.next_obs, index), self._expert.terminals[index]
+        return (
+            _index(self._expert.obs, index),
+            self._expert.actions[index],
+            _index(self._expert.next_obs, index),
+            self._expert.terminals[index],
+        )
 
     # ----------------------------------------------------------------------------------- training
     def _sample(self, n: int) -> th.Tensor:
@@ -305,7 +322,11 @@ class GailRewardModel:
         if agent_data is None:
             raise RuntimeError("No agent transitions collected: call collect_data() before train()")
         agent_data = conform_transitions(
-            agent_data, self.observation_space, self.action_space, name="agent data", require_actions=self.discriminator.uses_actions
+            agent_data,
+            self.observation_space,
+            self.action_space,
+            name="agent data",
+            require_actions=self.discriminator.uses_actions,
         )
         agent = _TensorSet(agent_data, self.device, self.absorbing)
         expert = self._expert
@@ -338,7 +359,9 @@ class GailRewardModel:
         with th.no_grad():
             all_agent = th.arange(agent.n_real, device=self.device)
             agent_rewards = self._raw_rewards(*agent.inputs(all_agent))
-            expert_rewards = self._raw_rewards(*expert.inputs(self._sample(expert.n_real)[: min(agent.n_real, self.batch_size)]))
+            expert_rewards = self._raw_rewards(
+                *expert.inputs(self._sample(expert.n_real)[: min(agent.n_real, self.batch_size)])
+            )
         if self.normalize_reward:
             self.reward_stats.update(agent_rewards.cpu().numpy().astype(np.float64))
         result = {key: th.stack(values).mean().item() for key, values in stats.items() if values}
@@ -356,11 +379,17 @@ class GailRewardModel:
         alpha = th.rand(expert_features.shape[0], 1, generator=self.generator).to(self.device)
         mixed = (alpha * expert_features + (1 - alpha) * agent_features).requires_grad_(True)
         (gradients,) = th.autograd.grad(self.discriminator.net(mixed).sum(), mixed, create_graph=True)
-        return ((gradients.norm(2, dim=1) - 1) ** 2).mean()
+        # sqrt(x + eps) rather than norm(): the norm's derivative is NaN where the gradient is zero
+        norms = th.sqrt(gradients.pow(2).sum(dim=1) + 1e-12)
+        return ((norms - 1) ** 2).mean()
 
     # ----------------------------------------------------------------------------------- rewards
     def _raw_rewards(
-        self, obs: TensorObs, actions: Optional[th.Tensor], next_obs: Optional[TensorObs], absorbing: Optional[th.Tensor] = None
+        self,
+        obs: TensorObs,
+        actions: Optional[th.Tensor],
+        next_obs: Optional[TensorObs],
+        absorbing: Optional[th.Tensor] = None,
     ) -> th.Tensor:
         """Per-step rewards of the configured form, before normalisation and clipping."""
         return reward_from_logits(self.discriminator(obs, actions, next_obs, absorbing), self.reward_form)
@@ -440,7 +469,7 @@ class GailRewardModel:
             seed=self.seed,
         )
 
-    def save(self, path: Union[str, "os.PathLike[str]"]) -> None:
+    def save(self, path: Union[str, os.PathLike[str]]) -> None:
         """
         Save the reward model: spaces, arguments, discriminator weights (with its observation
         normalisation), optimiser state, reward statistics and the expert demonstrations (so that
@@ -463,7 +492,7 @@ class GailRewardModel:
         )
 
     @classmethod
-    def load(cls, path: Union[str, "os.PathLike[str]"], device: Union[th.device, str] = "auto") -> GailRewardModel:
+    def load(cls, path: Union[str, os.PathLike[str]], device: Union[th.device, str] = "auto") -> GailRewardModel:
         """
         Load a reward model written by :meth:`save` (a class method, like SB3's ``DQN.load``).
 

@@ -240,7 +240,8 @@ def conform_transitions(
     check_finite_and_non_empty(transitions, name)
     if transitions.actions is None and require_actions:
         raise ValueError(
-            f"{name} have no actions, but the discriminator takes actions as input: provide demonstrations with actions"
+            f"{name} have no actions, but the discriminator takes actions as input (inputs='sa' or 'sas'): "
+            "provide demonstrations with actions, or use the state-only discriminator inputs='ss'"
         )
     actions = None
     if transitions.actions is not None:

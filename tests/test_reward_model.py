@@ -104,9 +104,7 @@ def test_train_without_data_raises(cartpole_spaces, cartpole_demos):
 def test_collected_data_with_wrong_shape_is_refused_at_train(cartpole_spaces, cartpole_demos):
     model = GailRewardModel(*cartpole_spaces, cartpole_demos, device="cpu")
     model.collect_data(np.zeros((2, 3)), np.zeros(2, dtype=np.int64), np.zeros((2, 3)), np.zeros(2))
-    with pytest.raises(
-        ValueError, match=r"agent data observations have shape \(3,\) per transition, expected \(4,\)"
-    ):
+    with pytest.raises(ValueError, match=r"agent data observations have shape \(3,\) per transition, expected \(4,\)"):
         model.train()
 
 
