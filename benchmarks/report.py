@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -38,6 +38,16 @@ def summarize_run(records: Sequence[Dict[str, str]], expert_return: float) -> Di
         min_after_95=min(float(r["mean_return"]) for r in records[reach:]) if reach is not None else np.nan,
         steps_per_s=steps / wall if wall > 0 and steps > 0 else np.nan,
     )
+
+
+def _median_of(summaries: List[Dict[str, float]]) -> Callable[[str], float]:
+    """Median over seeds of one figure; NaN (never) if any seed has NaN."""
+
+    def median(key: str) -> float:
+        values = np.array([summary[key] for summary in summaries])
+        return float(np.median(values)) if not np.any(np.isnan(values)) else np.nan
+
+    return median
 
 
 def _fmt(value: float, digits: int = 0) -> str:

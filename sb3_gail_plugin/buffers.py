@@ -61,7 +61,7 @@ class GailRelabelMixin:
         """Replace the last ``fraction`` of the batch with expert transitions (rewards relabelled later)."""
         assert self.reward_model is not None
         n_batch = raw.rewards.shape[0]
-        n_expert = int(round(fraction * n_batch))
+        n_expert = round(fraction * n_batch)
         if n_expert == 0:
             return raw
         obs, actions, next_obs, terminals = self.reward_model.sample_expert(n_expert)

@@ -155,7 +155,7 @@ def test_policy_batches_mix_expert_transitions(chain_demos):
     env = GoalChainEnv()
     model = GailRewardModel(*_spaces(env), chain_demos, policy_expert_fraction=0.25, absorbing=True, device="cpu")
     buffer = GailReplayBuffer(100, env.observation_space, env.action_space)
-    for i in range(20):
+    for _i in range(20):
         obs = np.eye(6, dtype=np.float32)[[0]]
         buffer.add(obs, obs, np.array([[0]]), np.array([0.0]), np.array([False]), [{}])
     buffer.set_reward_model(model)
@@ -221,7 +221,7 @@ def _goal_rate(demos: Transitions, seed: int, **reward_kwargs) -> float:
     for episode in range(10):
         obs, _ = eval_env.reset(seed=episode)
         for _ in range(eval_env.unwrapped.max_steps):
-            obs, reward, terminated, truncated, _ = eval_env.step(model.predict(obs, deterministic=True)[0])
+            obs, _reward, terminated, truncated, _ = eval_env.step(model.predict(obs, deterministic=True)[0])
             if terminated or truncated:
                 reached += int(terminated)
                 break
