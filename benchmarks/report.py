@@ -74,11 +74,7 @@ def markdown_tables(rows: List[Dict[str, str]]) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for method, summaries in sorted(methods.items()):
-
-            def median(key: str) -> float:
-                values = np.array([s[key] for s in summaries])
-                return float(np.median(values)) if not np.any(np.isnan(values)) else np.nan
-
+            median = _median_of(summaries)
             held = sum(1 for s in summaries if not np.isnan(s["min_after_95"]) and s["min_after_95"] >= 0.9 * expert)
             lines.append(
                 f"| {method} | {len(summaries)} | {_fmt(median('steps_to_95'))} | {_fmt(median('wall_to_95'), 1)} "
