@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 from stable_baselines3 import DQN, PPO
@@ -78,10 +78,25 @@ class EvalEveryK(BaseCallback):
         return True
 
 
-def run_ours(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, dqn: str = "recommended") -> None:
+# The ablation of issue 4: plain GAIL as DI-engine and imitation run it (always-positive reward,
+# no absorbing states, discriminator trained on the latest rollout only)
+PLAIN_GAIL: Dict[str, Any] = dict(
+    reward_form="gail", absorbing=False, agent_data_source="rollout", reward_clip=None, policy_expert_fraction=0.0
+)
+
+
+def run_ours(
+    env_id: str,
+    demos: Transitions,
+    seed: int,
+    budget: int,
+    evaluator: Evaluator,
+    dqn: str = "recommended",
+    reward_model_kwargs: Optional[Dict[str, Any]] = None,
+) -> None:
     """GAIL-DQN with this plugin: the two-line usage with our default reward model."""
     model = DQN("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **DQN_SETTINGS[dqn])
-    model.learn(budget, callback=[GailCallback(demos), EvalEveryK(evaluator)])
+    model.learn(budget, callback=[GailCallback(demos, **(reward_model_kwargs or {})), EvalEveryK(evaluator)])
 
 
 def run_dqn(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, dqn: str = "recommended") -> None:
@@ -214,13 +229,14 @@ def run_bc(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: E
 METHODS: Dict[str, Callable[..., None]] = {
     "ours": run_ours,
     "ours_zoo_dqn": lambda *args: run_ours(*args, dqn="zoo"),
+    "ours_plain_gail": lambda *args: run_ours(*args, reward_model_kwargs=PLAIN_GAIL),
     "imitation_gail_ppo": run_imitation_gail_ppo,
     "imitation_gail_dqn": run_imitation_gail_dqn,
     "dqn_true_reward": run_dqn,
     "dqn_true_reward_zoo": lambda *args: run_dqn(*args, dqn="zoo"),
     "bc": run_bc,
 }
-NEEDS_DEMOS = {"ours", "ours_zoo_dqn", "imitation_gail_ppo", "imitation_gail_dqn", "bc"}
+NEEDS_DEMOS = {"ours", "ours_zoo_dqn", "ours_plain_gail", "imitation_gail_ppo", "imitation_gail_dqn", "bc"}
 # imitation's GAIL with PPO needs more env steps than the off-policy methods: give it 3x the budget
 BUDGET_FACTOR: Dict[str, int] = {"imitation_gail_ppo": 3}
 

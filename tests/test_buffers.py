@@ -43,6 +43,13 @@ def cartpole_reward_model(cartpole_demos):
     return GailRewardModel(env.observation_space, env.action_space, cartpole_demos, device="cpu", seed=0)
 
 
+@pytest.fixture
+def unmixed_reward_model(cartpole_demos):
+    """Policy batches made of buffer rows only, to compare them row by row with the stored data."""
+    env = gym.make("CartPole-v1")
+    return GailRewardModel(env.observation_space, env.action_space, cartpole_demos, policy_expert_fraction=0.0, device="cpu")
+
+
 @pytest.mark.parametrize("optimize_memory_usage", [False, True])
 def test_relabelled_rewards_equal_estimate_on_raw_data_and_stored_rewards_stay(cartpole_reward_model, optimize_memory_usage):
     env = gym.make("CartPole-v1")
@@ -57,7 +64,8 @@ def test_relabelled_rewards_equal_estimate_on_raw_data_and_stored_rewards_stay(c
     _fill(buffer, 100)
     buffer.set_reward_model(cartpole_reward_model)
     samples = buffer.sample(64)
-    expected = cartpole_reward_model.estimate(samples.observations, samples.actions)
+    assert samples.dones.sum() > 0  # terminal rows get the absorbing state's value folded in
+    expected = cartpole_reward_model.estimate(samples.observations, samples.actions, samples.next_observations, samples.dones)
     th.testing.assert_close(samples.rewards, expected)
     assert samples.rewards.shape == (64, 1)
     assert not th.allclose(samples.rewards, th.full_like(samples.rewards, 7.0))
@@ -67,19 +75,22 @@ def test_relabelled_rewards_equal_estimate_on_raw_data_and_stored_rewards_stay(c
         assert samples.discounts is None
 
 
-def test_relabelling_uses_raw_observations_under_vecnormalize(cartpole_reward_model):
+def test_relabelling_uses_raw_observations_under_vecnormalize(unmixed_reward_model):
     venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
     buffer = GailReplayBuffer(500, venv.observation_space, venv.action_space, n_envs=2)
     _fill(buffer, 100)
     venv.obs_rms.mean = np.array([1.0, -1.0, 0.5, 2.0])
     venv.obs_rms.var = np.array([4.0, 0.25, 9.0, 1.0])
-    buffer.set_reward_model(cartpole_reward_model)
+    buffer.set_reward_model(unmixed_reward_model)
     relabelled, raw, stored = _sample_twice(buffer, 32, venv, seed=5)
     # the policy gets normalised observations, the discriminator got the raw ones
     th.testing.assert_close(relabelled.observations, th.as_tensor(venv.normalize_obs(raw.observations.numpy())))
     th.testing.assert_close(relabelled.next_observations, th.as_tensor(venv.normalize_obs(raw.next_observations.numpy())))
-    th.testing.assert_close(relabelled.rewards, cartpole_reward_model.estimate(raw.observations, raw.actions))
-    assert not th.allclose(relabelled.rewards, cartpole_reward_model.estimate(relabelled.observations, relabelled.actions))
+    rm = unmixed_reward_model
+    th.testing.assert_close(relabelled.rewards, rm.estimate(raw.observations, raw.actions, raw.next_observations, raw.dones))
+    assert not th.allclose(
+        relabelled.rewards, rm.estimate(relabelled.observations, relabelled.actions, relabelled.next_observations, raw.dones)
+    )
     th.testing.assert_close(stored.observations, raw.observations)
     th.testing.assert_close(stored.rewards, th.full_like(stored.rewards, 7.0))
 
@@ -111,7 +122,7 @@ def test_dict_buffer_relabels():
         buffer.add(one, one, np.array([[i % 2]]), np.array([3.0]), np.array([False]), [{}])
     buffer.set_reward_model(rm)
     samples = buffer.sample(16)
-    th.testing.assert_close(samples.rewards, rm.estimate(samples.observations, samples.actions))
+    th.testing.assert_close(samples.rewards, rm.estimate(samples.observations, samples.actions, dones=samples.dones))
 
 
 def test_buffer_pickle_drops_reward_model(cartpole_reward_model):
@@ -164,4 +175,6 @@ def test_sac_box_actions_are_relabelled_in_env_units(tmp_path):
     np.random.seed(0)
     samples = buffer.sample(32)
     env_actions = -2.0 + 0.5 * (samples.actions + 1.0) * 4.0
-    th.testing.assert_close(samples.rewards, callback.reward_model.estimate(samples.observations, env_actions))
+    th.testing.assert_close(
+        samples.rewards, callback.reward_model.estimate(samples.observations, env_actions, dones=samples.dones)
+    )

@@ -26,8 +26,14 @@ def _collect(model: GailRewardModel, batch: Transitions) -> None:
     model.collect_data(batch.observations, batch.actions, batch.next_observations, batch.dones, batch.timeouts)
 
 
+def test_defaults_are_the_measured_dac_recipe(cartpole_spaces, cartpole_demos):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos)
+    assert (model.reward_form, model.absorbing, model.agent_data_source) == ("airl", True, "replay")
+    assert (model.reward_clip, model.policy_expert_fraction) == (5.0, 0.25)
+
+
 def test_estimate_is_softplus_of_logit_with_buffer_layout(cartpole_spaces, cartpole_demos):
-    model = GailRewardModel(*cartpole_spaces, cartpole_demos, seed=0, device="cpu")
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, reward_form="gail", seed=0, device="cpu")
     obs = th.as_tensor(cartpole_demos.observations[:32])
     actions = th.as_tensor(cartpole_demos.actions[:32]).reshape(-1, 1)  # layout of the replay buffer
     rewards = model.estimate(obs, actions)
@@ -61,8 +67,9 @@ def test_reward_forms_match_their_formula_and_stay_finite(form, formula):
 def test_discriminator_input_one_hot_discrete_action(cartpole_spaces, cartpole_demos):
     model = GailRewardModel(*cartpole_spaces, cartpole_demos, hidden_dims=[8], device="cpu")
     features = model.discriminator.features(th.zeros(3, 4), th.tensor([[0], [1], [1]]))
-    assert features.shape == (3, 6)
-    th.testing.assert_close(features[:, 4:], F.one_hot(th.tensor([0, 1, 1]), 2).float())
+    assert features.shape == (3, 4 + 2 + 1)  # observation, one-hot action, absorbing indicator
+    th.testing.assert_close(features[:, 4:6], F.one_hot(th.tensor([0, 1, 1]), 2).float())
+    np.testing.assert_array_equal(features[:, 6].numpy(), 0.0)
     with pytest.raises(ValueError, match="Expected 4 observation features"):
         model.estimate(th.zeros(3, 5), th.tensor([0, 1, 1]))
 
@@ -150,7 +157,7 @@ def test_box_actions_and_discrete_observations():
         dones=np.array([False, False, False, True]),
     )
     model = GailRewardModel(obs_space, act_space, demos, batch_size=4, update_per_collect=5, device="cpu")
-    assert model.discriminator.features(th.tensor([[1], [4]]), th.zeros(2, 2)).shape == (2, 7)
+    assert model.discriminator.features(th.tensor([[1], [4]]), th.zeros(2, 2)).shape == (2, 5 + 2 + 1)
     model.collect_data(np.array([4, 3]), np.zeros((2, 2), dtype=np.float32), np.array([0, 4]), np.array([False, True]))
     assert np.isfinite(model.train()["disc_loss"])
     assert model.estimate(np.array([[1], [2]]), np.zeros((2, 2))).shape == (2, 1)

@@ -52,7 +52,7 @@ def test_estimate_folds_the_absorbing_value_into_terminal_rewards(chain_demos):
     r_abs = model._absorbing_reward().item()
     np.testing.assert_allclose((folded - plain).numpy().ravel(), dones * 0.9 / 0.1 * r_abs, rtol=1e-5)
     # without absorbing states, dones change nothing
-    plain_model = GailRewardModel(*_spaces(), chain_demos, device="cpu")
+    plain_model = GailRewardModel(*_spaces(), chain_demos, absorbing=False, device="cpu")
     th.testing.assert_close(plain_model.estimate(obs, actions, dones=dones), plain_model.estimate(obs, actions))
 
 
@@ -106,7 +106,9 @@ def test_regularisers_and_label_smoothing_train(chain_demos):
 
 
 def test_observation_and_reward_normalisation_round_trip(chain_demos, tmp_path):
-    model = GailRewardModel(*_spaces(), chain_demos, normalize_obs=True, normalize_reward=True, device="cpu", seed=0)
+    model = GailRewardModel(
+        *_spaces(), chain_demos, normalize_obs=True, normalize_reward=True, reward_clip=None, device="cpu", seed=0
+    )
     features = chain_demos.observations
     np.testing.assert_allclose(model.discriminator.obs_mean.numpy(), features.mean(axis=0), atol=1e-6)
     model.collect_data(chain_demos.observations, 1 - chain_demos.actions, chain_demos.next_observations, chain_demos.dones)
@@ -139,7 +141,7 @@ def test_state_only_demonstrations(chain_demos, tmp_path):
     assert model.estimate(chain_demos.observations, next_obs=chain_demos.next_observations).shape == (25, 1)
     with pytest.raises(ValueError, match="next observations"):
         model.estimate(chain_demos.observations)
-    sas = GailRewardModel(*_spaces(), chain_demos, inputs="sas", device="cpu")
+    sas = GailRewardModel(*_spaces(), chain_demos, inputs="sas", absorbing=False, device="cpu")
     assert sas.discriminator.features(th.zeros(2, 6), th.zeros(2, dtype=th.long), th.zeros(2, 6)).shape == (2, 14)
 
 
@@ -228,12 +230,19 @@ def _goal_rate(demos: Transitions, seed: int, **reward_kwargs) -> float:
     return reached / 10
 
 
+PLAIN_GAIL = dict(
+    reward_form="gail", absorbing=False, agent_data_source="rollout", reward_clip=None, policy_expert_fraction=0.0
+)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
-def test_absorbing_states_learn_to_reach_the_goal(chain_demos, seed):
-    assert _goal_rate(chain_demos, seed, absorbing=True) == 1.0
+@pytest.mark.parametrize("reward_kwargs", [{}, dict(reward_form="gail", absorbing=True, agent_data_source="rollout")])
+def test_absorbing_states_learn_to_reach_the_goal(chain_demos, seed, reward_kwargs):
+    """The defaults (absorbing states, logit reward, replay data) and plain GAIL's reward with absorbing states."""
+    assert _goal_rate(chain_demos, seed, **reward_kwargs) == 1.0
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_plain_gail_reward_avoids_the_goal(chain_demos, seed):
     """-log(1 - D) > 0 pays for every step: without absorbing states the agent never ends the episode."""
-    assert _goal_rate(chain_demos, seed, absorbing=False) == 0.0
+    assert _goal_rate(chain_demos, seed, **PLAIN_GAIL) == 0.0

@@ -250,4 +250,4 @@ def test_dict_observations_with_vecnormalize_end_to_end():
     gail.reward_model.train()
     np.random.seed(0)
     raw = model.replay_buffer.sample(32)  # env=None: raw observations
-    np.testing.assert_allclose(raw.rewards, gail.reward_model.estimate(raw.observations, raw.actions))
+    np.testing.assert_allclose(raw.rewards, gail.reward_model.estimate(raw.observations, raw.actions, dones=raw.dones))
