@@ -83,7 +83,7 @@ def main(argv: List[str] | None = None) -> None:
         args.seeds, args.n_demos, args.budget, args.eval_every, args.eval_episodes = [0], [2], 6000, 3000, 2
         args.name = "quick"
     th.set_num_threads(1)
-    out_dir = ROOT / "results"
+    out_dir = ROOT / "results" / ("quick" if args.quick else "")
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / f"{args.name}.csv"
     command = "python -m benchmarks.compare " + " ".join(argv if argv is not None else sys.argv[1:])

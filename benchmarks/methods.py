@@ -14,23 +14,16 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
-from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE
+from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE, ZOO_DQN
 
-# rl-zoo3's published DQN hyperparameters for CartPole-v1 (hyperparams/dqn.yml)
-ZOO_DQN_CARTPOLE: Dict[str, Any] = dict(
-    learning_rate=2.3e-3,
-    batch_size=64,
-    buffer_size=100_000,
-    learning_starts=1000,
-    gamma=0.99,
-    target_update_interval=10,
-    train_freq=256,
-    gradient_steps=128,
-    exploration_fraction=0.16,
-    exploration_final_eps=0.04,
-    policy_kwargs=dict(net_arch=[256, 256]),
-)
-DQN_SETTINGS: Dict[str, Dict[str, Any]] = {"recommended": GAIL_DQN_CARTPOLE, "zoo": ZOO_DQN_CARTPOLE}
+
+def dqn_settings(env_id: str, which: str) -> Dict[str, Any]:
+    """DQN hyperparameters: rl-zoo3's (``"zoo"``), or our recommended ones (CartPole-v1; rl-zoo3's elsewhere)."""
+    if which == "recommended" and env_id == "CartPole-v1":
+        return GAIL_DQN_CARTPOLE
+    if env_id not in ZOO_DQN:
+        raise ValueError(f"No DQN hyperparameters for {env_id}: expected one of {sorted(ZOO_DQN)}")
+    return ZOO_DQN[env_id]
 
 
 @dataclass
@@ -95,13 +88,13 @@ def run_ours(
     reward_model_kwargs: Optional[Dict[str, Any]] = None,
 ) -> None:
     """GAIL-DQN with this plugin: the two-line usage with our default reward model."""
-    model = DQN("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **DQN_SETTINGS[dqn])
+    model = DQN("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **dqn_settings(env_id, dqn))
     model.learn(budget, callback=[GailCallback(demos, **(reward_model_kwargs or {})), EvalEveryK(evaluator)])
 
 
 def run_dqn(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, dqn: str = "recommended") -> None:
     """Plain SB3 DQN on the true reward, same hyperparameters as ours."""
-    model = DQN("MlpPolicy", env_id, seed=seed, **DQN_SETTINGS[dqn])
+    model = DQN("MlpPolicy", env_id, seed=seed, **dqn_settings(env_id, dqn))
     model.learn(budget, callback=EvalEveryK(evaluator))
 
 
@@ -190,7 +183,7 @@ def run_imitation_gail_dqn(env_id: str, demos: Transitions, seed: int, budget: i
     """imitation's GAIL with a DQN generator: the same DQN hyperparameters as ours, 2048 env steps per round."""
 
     def make_learner(venv: Any) -> BaseAlgorithm:
-        return DQN("MlpPolicy", venv, seed=seed, **GAIL_DQN_CARTPOLE)
+        return DQN("MlpPolicy", venv, seed=seed, **dqn_settings(env_id, "recommended"))
 
     _run_imitation_gail(
         env_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch as th
@@ -39,21 +39,28 @@ class GailRelabelMixin:
             raise TypeError(f"Expected a reward model with an estimate() method, got {type(reward_model).__name__}")
         self.reward_model = reward_model
 
-    def _env_actions(self, actions: th.Tensor) -> th.Tensor:
-        """SB3 off-policy algorithms store Box actions rescaled to [-1, 1]: map them back to the env's bounds."""
+    def _box_bounds(self, device: th.device) -> Optional[Tuple[th.Tensor, th.Tensor]]:
+        """Bounds of a bounded Box action space (the ones SB3 rescales to [-1, 1]), else None."""
         space = self.action_space
         if isinstance(space, spaces.Box) and space.is_bounded():
-            low = th.as_tensor(space.low, device=actions.device, dtype=th.float32)
-            high = th.as_tensor(space.high, device=actions.device, dtype=th.float32)
-            return low + 0.5 * (actions.reshape(-1, *space.shape).float() + 1.0) * (high - low)
-        return actions
+            return th.as_tensor(space.low, device=device, dtype=th.float32), th.as_tensor(
+                space.high, device=device, dtype=th.float32
+            )
+        return None
+
+    def _env_actions(self, actions: th.Tensor) -> th.Tensor:
+        """SB3 off-policy algorithms store Box actions rescaled to [-1, 1]: map them back to the env's bounds."""
+        bounds = self._box_bounds(actions.device)
+        if bounds is None:
+            return actions
+        low, high = bounds
+        return low + 0.5 * (actions.reshape(-1, *low.shape).float() + 1.0) * (high - low)
 
     def _buffer_actions(self, actions: th.Tensor) -> th.Tensor:
         """Inverse of :meth:`_env_actions`: env actions in the layout and units the buffer stores."""
-        space = self.action_space
-        if isinstance(space, spaces.Box) and space.is_bounded():
-            low = th.as_tensor(space.low, device=actions.device, dtype=th.float32)
-            high = th.as_tensor(space.high, device=actions.device, dtype=th.float32)
+        bounds = self._box_bounds(actions.device)
+        if bounds is not None:
+            low, high = bounds
             actions = 2.0 * (actions.float() - low) / (high - low) - 1.0
         return actions.reshape(actions.shape[0], -1)
 

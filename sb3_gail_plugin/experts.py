@@ -46,7 +46,18 @@ EXPERT_PPO_HYPERPARAMS: Dict[str, Dict[str, Any]] = {
         learning_rate=linear_schedule(1e-3),
         clip_range=linear_schedule(0.2),
     ),
+    "LunarLander-v2": dict(
+        n_envs=16,
+        total_timesteps=1_000_000,
+        n_steps=1024,
+        batch_size=64,
+        gae_lambda=0.98,
+        gamma=0.999,
+        n_epochs=4,
+        ent_coef=0.01,
+    ),
 }
+EXPERT_PPO_HYPERPARAMS["LunarLander-v3"] = EXPERT_PPO_HYPERPARAMS["LunarLander-v2"]
 
 
 def train_expert(env_id: str, total_timesteps: Optional[int] = None, seed: int = 0, verbose: int = 0) -> BaseAlgorithm:

@@ -251,3 +251,8 @@ def test_dict_observations_with_vecnormalize_end_to_end():
     np.random.seed(0)
     raw = model.replay_buffer.sample(32)  # env=None: raw observations
     np.testing.assert_allclose(raw.rewards, gail.reward_model.estimate(raw.observations, raw.actions, dones=raw.dones))
+    # the defaults end to end: D trained on replay samples of the Dict buffer, expert rows in policy batches
+    defaults = GailCallback(demos, update_per_collect=3)
+    model.learn(256, callback=defaults, reset_num_timesteps=False)
+    assert defaults.last_stats["n_agent_transitions"] == 64 * 3
+    assert defaults.reward_model.n_collected == 0

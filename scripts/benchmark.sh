@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Run the comparison with imitation's GAIL on the compat stack (imitation 1.0.1 pins SB3 2.2.1).
+#   bash scripts/benchmark.sh --quick                                   # smoke test, a few minutes
+#   bash scripts/benchmark.sh --env CartPole-v1 --seeds 0 1 2 --n-demos 10
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$(GAIL_STACK=compat bash "$root/scripts/setup.sh")"
+cd "$root"
+"$venv/bin/python" -m benchmarks.compare "$@"
