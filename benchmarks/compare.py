@@ -18,7 +18,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import gymnasium as gym
 import numpy as np
@@ -59,6 +59,23 @@ def expert_demonstrations(env_id: str, n_episodes: int, quick: bool = False) -> 
     return demos[np.arange(end)]
 
 
+def random_policy_return(env_id: str, n_episodes: int = 10, seed: int = 0) -> float:
+    """Mean return of uniformly random actions: the 0 % mark of the report where it is below 0 (Acrobot)."""
+    env = gym.make(env_id)
+    env.action_space.seed(seed)
+    returns = []
+    for episode in range(n_episodes):
+        env.reset(seed=seed + episode)
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    env.close()
+    return float(np.mean(returns))
+
+
 def environment_note() -> str:
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
@@ -78,6 +95,10 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--name", default="compare", help="base name of the output files")
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny budgets, one seed, one demo count")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from the existing <name>.csv")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the runs already in <name>.csv and run only the missing ones"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.n_demos, args.budget, args.eval_every, args.eval_episodes = [0], [2], 6000, 3000, 2
@@ -86,15 +107,32 @@ def main(argv: List[str] | None = None) -> None:
     out_dir = ROOT / "results" / ("quick" if args.quick else "")
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path = out_dir / f"{args.name}.csv"
-    command = "python -m benchmarks.compare " + " ".join(argv if argv is not None else sys.argv[1:])
+    arguments = [a for a in (argv if argv is not None else sys.argv[1:]) if a not in ("--report-only", "--resume")]
+    command = "python -m benchmarks.compare " + " ".join(arguments)
     print(f"{command}\n{environment_note()}", flush=True)
+    if not args.report_only:
+        run_all(args, csv_path)
+    write_report(csv_path, out_dir, args.name, command)
 
-    rows: List[Dict[str, object]] = []
+
+def run_all(args: argparse.Namespace, csv_path: Path) -> None:
+    """
+    Train and evaluate every (env, demo count, method, seed), writing each run's evaluations as it finishes.
+    With ``args.resume``, the runs already in ``csv_path`` are kept and skipped.
+    """
+    kept = read_csv(csv_path) if args.resume and csv_path.exists() else []
+    done = {(r["env"], int(r["n_demos"]), r["method"], int(r["seed"])) for r in kept}
+    random_returns = {env_id: random_policy_return(env_id) for env_id in {r["env"] for r in kept}}
     with open(csv_path, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=FIELDS)
         writer.writeheader()
+        for row in kept:  # rows of an older format get the columns they lack
+            writer.writerow({**row, "random_return": row.get("random_return") or random_returns[row["env"]]})
         for env_name in args.env:
             env_id = resolve_env_id(env_name)
+            if env_id not in random_returns:
+                random_returns[env_id] = random_policy_return(env_id)
+            random_return = random_returns[env_id]
             for n_demos in args.n_demos:
                 demos = expert_demonstrations(env_id, n_demos, quick=args.quick)
                 expert_return = float(np.mean(demos.episode_returns()))
@@ -102,14 +140,22 @@ def main(argv: List[str] | None = None) -> None:
                     if method not in NEEDS_DEMOS and n_demos != args.n_demos[0]:
                         continue  # the true-reward learner does not depend on the demonstrations
                     for seed in args.seeds:
+                        if (env_id, n_demos, method, seed) in done:
+                            print(f"[{env_id} | {n_demos} demos | {method} | seed {seed}] kept from {csv_path}")
+                            continue
                         began = time.perf_counter()
                         records = run(method, env_id, demos, seed, args.budget, args.eval_every, args.eval_episodes)
                         for record in records:
                             row = dict(
-                                env=env_id, n_demos=n_demos, method=method, seed=seed, expert_return=expert_return, **record
+                                env=env_id,
+                                n_demos=n_demos,
+                                method=method,
+                                seed=seed,
+                                expert_return=expert_return,
+                                random_return=random_return,
+                                **record,
                             )
                             writer.writerow(row)
-                            rows.append(row)
                         file.flush()
                         best = max(r["mean_return"] for r in records)
                         print(
@@ -118,15 +164,19 @@ def main(argv: List[str] | None = None) -> None:
                             f"{time.perf_counter() - began:.0f} s",
                             flush=True,
                         )
+
+
+def write_report(csv_path: Path, out_dir: Path, name: str, command: str) -> None:
+    """The Markdown tables and the plots of one CSV of evaluations."""
     table = markdown_tables(read_csv(csv_path))
     plots = plot(read_csv(csv_path), out_dir)
-    (out_dir / f"{args.name}.md").write_text(
-        f"# Benchmark: {args.name}\n\nCommand: `{command}`\n\nMachine: {environment_note()}\n\n{table}\n\n"
+    (out_dir / f"{name}.md").write_text(
+        f"# Benchmark: {name}\n\nCommand: `{command}`\n\nMachine: {environment_note()}\n\n{table}\n\n"
         + "\n".join(f"![{p.stem}]({p.name})" for p in plots)
         + "\n"
     )
     print(table)
-    print(f"Wrote {csv_path}, {out_dir / (args.name + '.md')} and {len(plots)} plot(s)")
+    print(f"Wrote {csv_path}, {out_dir / (name + '.md')} and {len(plots)} plot(s)")
 
 
 if __name__ == "__main__":

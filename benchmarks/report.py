@@ -9,7 +9,29 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-FIELDS = ["env", "n_demos", "method", "seed", "env_steps", "wall_s", "mean_return", "std_return", "expert_return"]
+FIELDS = [
+    "env",
+    "n_demos",
+    "method",
+    "seed",
+    "env_steps",
+    "wall_s",
+    "mean_return",
+    "std_return",
+    "expert_return",
+    "random_return",
+]
+
+
+def score_floor(random_return: float) -> float:
+    """Return that counts as 0 % of the expert: 0, or a random policy's return where that is lower (Acrobot)."""
+    return min(0.0, random_return)
+
+
+def fraction_of_expert(fraction: float, expert_return: float, random_return: float = 0.0) -> float:
+    """The return ``fraction`` of the way from :func:`score_floor` to the expert's (0.95 * expert when returns are >= 0)."""
+    floor = score_floor(random_return)
+    return floor + fraction * (expert_return - floor)
 
 
 def read_csv(path: Path) -> List[Dict[str, str]]:
@@ -26,9 +48,9 @@ def first_reach(records: Sequence[Dict[str, str]], threshold: float) -> Optional
     return None
 
 
-def summarize_run(records: Sequence[Dict[str, str]], expert_return: float) -> Dict[str, float]:
+def summarize_run(records: Sequence[Dict[str, str]], expert_return: float, random_return: float = 0.0) -> Dict[str, float]:
     """Per-run figures: steps and seconds to 95 % of expert, final return, min return after reaching, steps/s."""
-    reach = first_reach(records, 0.95 * expert_return)
+    reach = first_reach(records, fraction_of_expert(0.95, expert_return, random_return))
     last = records[-1]
     steps, wall = float(last["env_steps"]), float(last["wall_s"])
     return dict(
@@ -62,12 +84,17 @@ def markdown_tables(rows: List[Dict[str, str]]) -> str:
     groups: Dict[tuple, Dict[str, List[Dict[str, float]]]] = defaultdict(lambda: defaultdict(list))
     for (env, n_demos, method, _), records in runs.items():
         records.sort(key=lambda r: float(r["env_steps"]))
-        groups[(env, n_demos)][method].append(summarize_run(records, float(records[0]["expert_return"])))
+        groups[(env, n_demos)][method].append(
+            summarize_run(records, float(records[0]["expert_return"]), float(records[0].get("random_return") or 0.0))
+        )
     lines = []
     for (env, n_demos), methods in sorted(groups.items()):
-        expert = float(next(r["expert_return"] for r in rows if r["env"] == env and r["n_demos"] == n_demos))
+        first = next(r for r in rows if r["env"] == env and r["n_demos"] == n_demos)
+        expert, random_return = float(first["expert_return"]), float(first.get("random_return") or 0.0)
+        target, hold = fraction_of_expert(0.95, expert, random_return), fraction_of_expert(0.9, expert, random_return)
         lines += [
-            f"### {env}, {n_demos} expert episode(s) (expert return {expert:.1f}; 95 % = {0.95 * expert:.1f})",
+            f"### {env}, {n_demos} expert episode(s) (expert return {expert:.1f}, random policy {random_return:.1f}; "
+            f"95 % = {target:.1f}, 90 % = {hold:.1f})",
             "",
             "| method | seeds | env steps to 95 % | wall s to 95 % | final return | min return after 95 % "
             "| held >= 90 % | env steps / s |",
@@ -75,14 +102,17 @@ def markdown_tables(rows: List[Dict[str, str]]) -> str:
         ]
         for method, summaries in sorted(methods.items()):
             median = _median_of(summaries)
-            held = sum(1 for s in summaries if not np.isnan(s["min_after_95"]) and s["min_after_95"] >= 0.9 * expert)
+            held = sum(1 for s in summaries if not np.isnan(s["min_after_95"]) and s["min_after_95"] >= hold)
             lines.append(
                 f"| {method} | {len(summaries)} | {_fmt(median('steps_to_95'))} | {_fmt(median('wall_to_95'), 1)} "
                 f"| {_fmt(median('final_return'), 1)} | {_fmt(median('min_after_95'), 1)} | {held}/{len(summaries)} "
                 f"| {_fmt(median('steps_per_s'))} |"
             )
         lines.append("")
-    lines.append("Medians over seeds; 'never' when at least one seed never reached 95 % (and stayed on the next evaluation).")
+    lines.append(
+        "Medians over seeds; 'never' when at least one seed never reached 95 % (and stayed on the next evaluation). "
+        "Percentages run from 0, or from a random policy's return where that is lower, to the expert's return."
+    )
     return "\n".join(lines)
 
 
@@ -111,8 +141,8 @@ def plot(rows: List[Dict[str, str]], out_dir: Path) -> List[Path]:
             median = np.array([np.median(v) for v in values])
             line = ax.plot(steps, median, label=method)[0]
             ax.fill_between(steps, [v.min() for v in values], [v.max() for v in values], alpha=0.15, color=line.get_color())
-        expert = float(subset[0]["expert_return"])
-        ax.axhline(0.95 * expert, linestyle="--", color="black", linewidth=0.8, label="95 % of expert")
+        target = fraction_of_expert(0.95, float(subset[0]["expert_return"]), float(subset[0].get("random_return") or 0.0))
+        ax.axhline(target, linestyle="--", color="black", linewidth=0.8, label="95 % of expert")
         ax.set(
             xlabel="env steps", ylabel="true return (10 episodes, deterministic)", title=f"{env}, {n_demos} expert episode(s)"
         )

@@ -56,6 +56,16 @@ EXPERT_PPO_HYPERPARAMS: Dict[str, Dict[str, Any]] = {
         n_epochs=4,
         ent_coef=0.01,
     ),
+    # rl-zoo3's Acrobot-v1 settings without observation normalisation, and a smaller budget
+    "Acrobot-v1": dict(
+        n_envs=16,
+        total_timesteps=300_000,
+        n_steps=256,
+        gae_lambda=0.94,
+        gamma=0.99,
+        n_epochs=4,
+        ent_coef=0.0,
+    ),
 }
 EXPERT_PPO_HYPERPARAMS["LunarLander-v3"] = EXPERT_PPO_HYPERPARAMS["LunarLander-v2"]
 

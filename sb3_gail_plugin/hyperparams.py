@@ -21,8 +21,8 @@ ZOO_DQN_CARTPOLE: Dict[str, Any] = dict(
 # DQN for GAIL on CartPole-v1: rl-zoo3's with a slower target network (target_update_interval 1000
 # env steps instead of 10) and learning rate 1e-3 instead of 2.3e-3. Plain GAIL (reward_form="gail",
 # no absorbing states) with rl-zoo3's values oscillated between 500 and below 100; these settings
-# are the calmer choice. With the reward model's defaults, rl-zoo3's values hold 500 too (README,
-# "Defaults, and what they were chosen from").
+# are the calmer choice. With the reward model's defaults, rl-zoo3's values reach 500 as fast but
+# can still dip late in training (README, "Defaults, and what they were chosen from"; docs/benchmarks.md).
 GAIL_DQN_CARTPOLE: Dict[str, Any] = {**ZOO_DQN_CARTPOLE, "learning_rate": 1e-3, "target_update_interval": 1000}
 
 _ZOO_DQN_SMALL_BOX2D: Dict[str, Any] = dict(

@@ -141,7 +141,7 @@ class GailRewardModel:
         absorbing: bool = True,
         gamma: float = 0.99,
         normalize_reward: bool = False,
-        reward_clip: Optional[float] = 5.0,
+        reward_clip: Optional[float] = 10.0,
         gradient_penalty: float = 0.0,
         spectral_norm: bool = False,
         entropy_coef: float = 0.0,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from benchmarks.report import first_reach, markdown_tables, summarize_run
+from benchmarks.report import first_reach, fraction_of_expert, markdown_tables, summarize_run
 
 
 def _records(returns, every=5000, seconds_per_step=0.001):
@@ -35,3 +35,21 @@ def test_markdown_table_medians_and_held_count():
     table = markdown_tables(rows)
     assert "| ours | 3 | 5,000 |" in table  # median of 5k, 10k and 5k
     assert "| 2/3 |" in table  # seed 2 fell to 300 < 450 after reaching 95 %
+
+
+def test_fraction_of_expert_counts_from_a_random_policy_when_returns_are_negative():
+    assert fraction_of_expert(0.95, 500.0) == 475.0  # CartPole: 95 % of the expert's return
+    assert fraction_of_expert(0.95, 500.0, random_return=22.0) == 475.0  # a positive random return changes nothing
+    assert fraction_of_expert(0.95, -80.0, random_return=-500.0) == -101.0  # Acrobot: 95 % of the way up from random
+    summary = summarize_run(_records([-500, -120, -90, -95, -300]), expert_return=-80.0, random_return=-500.0)
+    assert summary["steps_to_95"] == 15000 and summary["min_after_95"] == -300
+
+
+def test_markdown_table_holds_against_the_random_based_threshold():
+    rows = [
+        dict(record, env="Acrobot-v1", n_demos="10", method="ours", seed="0", expert_return="-80", random_return="-500")
+        for record in _records([-500, -90, -95, -130])
+    ]
+    table = markdown_tables(rows)
+    assert "95 % = -101.0, 90 % = -122.0" in table
+    assert "| 0/1 |" in table  # -130 after reaching is below the 90 % mark
