@@ -128,6 +128,7 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
         writer.writeheader()
         for row in kept:  # rows of an older format get the columns they lack
             writer.writerow({**row, "random_return": row.get("random_return") or random_returns[row["env"]]})
+        file.flush()
         for env_name in args.env:
             env_id = resolve_env_id(env_name)
             if env_id not in random_returns:
