@@ -30,6 +30,9 @@ from benchmarks.report import FIELDS, markdown_tables, plot, read_csv
 from sb3_gail_plugin import Transitions, load_demonstrations
 from sb3_gail_plugin.experts import make_expert_demonstrations
 
+if not hasattr(np, "float_"):
+    np.float_ = np.float64  # type: ignore[attr-defined]  # gymnasium 0.29's Acrobot-v1 uses it; NumPy 2 removed it
+
 ROOT = Path(__file__).resolve().parent
 CACHE = ROOT / "cache"
 

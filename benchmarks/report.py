@@ -59,6 +59,7 @@ def summarize_run(records: Sequence[Dict[str, str]], expert_return: float, rando
         final_return=float(last["mean_return"]),
         min_after_95=min(float(r["mean_return"]) for r in records[reach:]) if reach is not None else np.nan,
         steps_per_s=steps / wall if wall > 0 and steps > 0 else np.nan,
+        env_steps=steps,
     )
 
 
@@ -102,6 +103,11 @@ def markdown_tables(rows: List[Dict[str, str]]) -> str:
         ]
         for method, summaries in sorted(methods.items()):
             median = _median_of(summaries)
+            if all(s["env_steps"] == 0 for s in summaries):  # trained without env steps (BC): one evaluation
+                lines.append(
+                    f"| {method} | {len(summaries)} | no env steps | - | {_fmt(median('final_return'), 1)} | - | - | - |"
+                )
+                continue
             held = sum(1 for s in summaries if not np.isnan(s["min_after_95"]) and s["min_after_95"] >= hold)
             lines.append(
                 f"| {method} | {len(summaries)} | {_fmt(median('steps_to_95'))} | {_fmt(median('wall_to_95'), 1)} "

@@ -107,6 +107,11 @@ class GailRewardModel:
         :meth:`estimate` adds the absorbing state's discounted value ``gamma / (1 - gamma) * r_abs`` to
         the reward of terminal transitions, which is exact for a Q-target that stops at the termination
     :param gamma: Discount of the absorbing state's value (``GailCallback`` sets the model's gamma)
+    :param center_on_absorbing: With ``absorbing=True``: subtract the absorbing state's reward from
+        every reward, so that the absorbing state is worth 0 and nothing is added to terminal
+        transitions. A constant shift of every reward, absorbing state included, leaves the optimal
+        policy unchanged; normalisation then only scales, and clipping can no longer make a step
+        worth the same as the termination
     :param normalize_reward: Standardise rewards with running statistics of the agent rewards
     :param reward_clip: Clip rewards (after normalisation) to ``[-reward_clip, reward_clip]``
     :param gradient_penalty: Coefficient of the gradient penalty ``(||grad D(x)|| - 1)^2`` on random
@@ -140,6 +145,7 @@ class GailRewardModel:
         reward_form: str = "airl",
         absorbing: bool = True,
         gamma: float = 0.99,
+        center_on_absorbing: bool = False,
         normalize_reward: bool = False,
         reward_clip: Optional[float] = 10.0,
         gradient_penalty: float = 0.0,
@@ -186,6 +192,7 @@ class GailRewardModel:
         self.reward_form = reward_form
         self.absorbing = bool(absorbing)
         self.gamma = float(gamma)
+        self.center_on_absorbing = bool(center_on_absorbing)
         self.normalize_reward = bool(normalize_reward)
         self.reward_clip = reward_clip
         self.gradient_penalty = float(gradient_penalty)
@@ -399,9 +406,10 @@ class GailRewardModel:
         obs, actions, next_obs, _ = self._expert.inputs(th.zeros(1, dtype=th.long, device=self.device))
         return self._raw_rewards(obs, actions, next_obs, th.ones(1, device=self.device))[0]
 
-    def _transform(self, rewards: th.Tensor) -> th.Tensor:
+    def _transform(self, rewards: th.Tensor, centered: bool = False) -> th.Tensor:
         if self.normalize_reward:
-            rewards = (rewards - float(self.reward_stats.mean)) / float(np.sqrt(self.reward_stats.var + 1e-8))
+            mean = 0.0 if centered else float(self.reward_stats.mean)  # a centred reward keeps its zero
+            rewards = (rewards - mean) / float(np.sqrt(self.reward_stats.var + 1e-8))
         if self.reward_clip is not None:
             rewards = rewards.clamp(-self.reward_clip, self.reward_clip)
         return rewards
@@ -416,7 +424,8 @@ class GailRewardModel:
         """
         Reward of a batch of transitions under the current discriminator (no gradient): the
         configured reward form, normalised and clipped if asked, and with ``absorbing=True`` the
-        absorbing state's discounted value ``gamma / (1 - gamma) * r_abs`` added where ``dones`` is 1.
+        absorbing state's discounted value ``gamma / (1 - gamma) * r_abs`` added where ``dones`` is 1
+        (with ``center_on_absorbing=True``, ``r_abs`` is subtracted from every reward instead).
 
         :param obs: Raw observations, shape ``(batch, *obs_shape)``
         :param actions: Actions in the env's action space, shape ``(batch, *action_shape)``
@@ -431,14 +440,16 @@ class GailRewardModel:
         reference = actions if actions is not None else obs
         out_device = reference.device if isinstance(reference, th.Tensor) else self.device
         with th.no_grad():
-            rewards = self._transform(
-                self._raw_rewards(
-                    _to_tensor(obs, self.device),
-                    None if actions is None else _to_tensor(actions, self.device),
-                    None if next_obs is None else _to_tensor(next_obs, self.device),
-                )
+            rewards = self._raw_rewards(
+                _to_tensor(obs, self.device),
+                None if actions is None else _to_tensor(actions, self.device),
+                None if next_obs is None else _to_tensor(next_obs, self.device),
             )
-            if self.absorbing and dones is not None:
+            if self.absorbing and self.center_on_absorbing:
+                rewards = self._transform(rewards - self._absorbing_reward(), centered=True)
+            else:
+                rewards = self._transform(rewards)
+            if self.absorbing and not self.center_on_absorbing and dones is not None:
                 terminals = _to_tensor(dones, self.device).reshape(-1).float()
                 absorbing_value = self.gamma / (1.0 - self.gamma) * self._transform(self._absorbing_reward())
                 rewards = rewards + terminals * absorbing_value
@@ -454,6 +465,7 @@ class GailRewardModel:
             reward_form=self.reward_form,
             absorbing=self.absorbing,
             gamma=self.gamma,
+            center_on_absorbing=self.center_on_absorbing,
             normalize_reward=self.normalize_reward,
             reward_clip=self.reward_clip,
             gradient_penalty=self.gradient_penalty,

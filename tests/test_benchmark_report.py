@@ -53,3 +53,20 @@ def test_markdown_table_holds_against_the_random_based_threshold():
     table = markdown_tables(rows)
     assert "95 % = -101.0, 90 % = -122.0" in table
     assert "| 0/1 |" in table  # -130 after reaching is below the 90 % mark
+
+
+def test_markdown_table_marks_methods_without_env_steps():
+    rows = [
+        dict(
+            env_steps="0",
+            wall_s="0",
+            mean_return="480",
+            env="CartPole-v1",
+            n_demos="1",
+            method="bc",
+            seed=str(seed),
+            expert_return="500",
+        )
+        for seed in range(3)
+    ]
+    assert "| bc | 3 | no env steps | - | 480.0 | - | - | - |" in markdown_tables(rows)

@@ -56,6 +56,24 @@ def test_estimate_folds_the_absorbing_value_into_terminal_rewards(chain_demos):
     th.testing.assert_close(plain_model.estimate(obs, actions, dones=dones), plain_model.estimate(obs, actions))
 
 
+def test_centering_on_the_absorbing_state_shifts_every_reward_and_folds_nothing(chain_demos):
+    kwargs = dict(absorbing=True, reward_form="airl", gamma=0.9, reward_clip=None, device="cpu", seed=0)
+    folded_model = GailRewardModel(*_spaces(), chain_demos, center_on_absorbing=False, **kwargs)
+    model = GailRewardModel(*_spaces(), chain_demos, center_on_absorbing=True, **kwargs)
+    model.discriminator.load_state_dict(folded_model.discriminator.state_dict())
+    obs, actions = chain_demos.observations[:4], chain_demos.actions[:4]
+    dones = np.array([0.0, 1.0, 0.0, 1.0])
+    r_abs = model._absorbing_reward().item()
+    assert abs(r_abs) > 1e-3
+    centered = model.estimate(obs, actions, dones=dones)
+    th.testing.assert_close(centered, model.estimate(obs, actions))  # terminals get no folded value
+    th.testing.assert_close(centered, folded_model.estimate(obs, actions) - r_abs)
+    # the clip applies to the centred reward: a step better than ending stays better than ending
+    clipped = GailRewardModel(*_spaces(), chain_demos, center_on_absorbing=True, **{**kwargs, "reward_clip": 0.01})
+    clipped.discriminator.load_state_dict(folded_model.discriminator.state_dict())
+    th.testing.assert_close(clipped.estimate(obs, actions), centered.clamp(-0.01, 0.01))
+
+
 def test_gradient_penalty_is_zero_gradient_safe_and_matches_its_formula(chain_demos):
     model = GailRewardModel(*_spaces(), chain_demos, gradient_penalty=10.0, hidden_dims=[8], device="cpu", seed=0)
     expert_features = model.discriminator.features(*model._expert.inputs(th.arange(8)))

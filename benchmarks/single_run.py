@@ -1,0 +1,60 @@
+"""
+One GAIL-DQN run on CartPole-v1 with reward-model overrides, printing the true return every 5k env
+steps and the discriminator's statistics every 10k: the probe behind docs/tuning_log.md.
+
+    python -m benchmarks.single_run --n-demos 1 --dqn recommended --seed 0 --steps 75000 \
+        --reward-model '{"gradient_penalty": 1}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import List
+
+import torch as th
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback
+
+from benchmarks.compare import expert_demonstrations
+from benchmarks.methods import EvalEveryK, Evaluator, dqn_settings
+from sb3_gail_plugin import GailCallback, GailReplayBuffer
+
+SHOWN = ("disc_loss", "expert_acc", "agent_acc", "reward_mean", "expert_reward_mean", "absorbing_reward")
+
+
+class PrintDiscriminatorStats(BaseCallback):
+    """Prints the latest discriminator statistics of a :class:`GailCallback` every ``every`` env steps."""
+
+    def __init__(self, gail: GailCallback, every: int = 10_000) -> None:
+        super().__init__()
+        self.gail, self.every = gail, every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.every == 0 and self.gail.last_stats:
+            stats = {key: round(value, 2) for key, value in self.gail.last_stats.items() if key in SHOWN}
+            print(self.num_timesteps, stats, flush=True)
+        return True
+
+
+def main(argv: List[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--n-demos", type=int, default=10)
+    parser.add_argument("--dqn", choices=["recommended", "zoo"], default="recommended")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--reward-model", default="{}", help="GailRewardModel keyword arguments, as JSON")
+    args = parser.parse_args(argv)
+    th.set_num_threads(1)
+    demos = expert_demonstrations(args.env, args.n_demos)
+    evaluator = Evaluator(args.env, args.seed, every=5000)
+    gail = GailCallback(demos, **json.loads(args.reward_model))
+    settings = dqn_settings(args.env, args.dqn)
+    model = DQN("MlpPolicy", args.env, replay_buffer_class=GailReplayBuffer, seed=args.seed, **settings)
+    model.learn(args.steps, callback=[gail, PrintDiscriminatorStats(gail), EvalEveryK(evaluator)])
+    print("returns every 5k env steps:", [round(r["mean_return"]) for r in evaluator.records], flush=True)
+
+
+if __name__ == "__main__":
+    main()
