@@ -148,12 +148,12 @@ class GailRewardModel:
         center_on_absorbing: bool = False,
         normalize_reward: bool = False,
         reward_clip: Optional[float] = 10.0,
-        gradient_penalty: float = 0.0,
+        gradient_penalty: float = 1.0,
         spectral_norm: bool = False,
         entropy_coef: float = 0.0,
         label_smoothing: float = 0.0,
         inputs: str = "sa",
-        normalize_obs: bool = False,
+        normalize_obs: bool = True,
         agent_data_source: str = "replay",
         replay_window: Optional[int] = None,
         policy_expert_fraction: float = 0.25,
@@ -382,13 +382,20 @@ class GailRewardModel:
         return result
 
     def _gradient_penalty(self, expert_features: th.Tensor, agent_features: th.Tensor) -> th.Tensor:
-        """``E[(||grad_x D(x)|| - 1)^2]`` on random interpolates of expert and agent inputs."""
+        """
+        ``E[(||grad_x D(x)|| - 1)^2]`` on random interpolates of expert and agent inputs. Pairs with an
+        absorbing sample are left out: the absorbing state is a discrete extra state, and a slope bound
+        towards it would keep its reward near the expert's (its features are those of the mean state).
+        """
         alpha = th.rand(expert_features.shape[0], 1, generator=self.generator).to(self.device)
         mixed = (alpha * expert_features + (1 - alpha) * agent_features).requires_grad_(True)
         (gradients,) = th.autograd.grad(self.discriminator.net(mixed).sum(), mixed, create_graph=True)
         # sqrt(x + eps) rather than norm(): the norm's derivative is NaN where the gradient is zero
         norms = th.sqrt(gradients.pow(2).sum(dim=1) + 1e-12)
-        return ((norms - 1) ** 2).mean()
+        if not self.absorbing:
+            return ((norms - 1) ** 2).mean()
+        real = (expert_features[:, -1] == 0) & (agent_features[:, -1] == 0)  # the last feature flags absorbing
+        return ((norms - 1) ** 2 * real).sum() / real.sum().clamp(min=1)
 
     # ----------------------------------------------------------------------------------- rewards
     def _raw_rewards(

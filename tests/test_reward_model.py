@@ -30,6 +30,7 @@ def test_defaults_are_the_measured_dac_recipe(cartpole_spaces, cartpole_demos):
     model = GailRewardModel(*cartpole_spaces, cartpole_demos)
     assert (model.reward_form, model.absorbing, model.agent_data_source) == ("airl", True, "replay")
     assert (model.reward_clip, model.policy_expert_fraction) == (10.0, 0.25)
+    assert (model.gradient_penalty, model.normalize_obs, model.center_on_absorbing) == (1.0, True, False)
 
 
 def test_estimate_is_softplus_of_logit_with_buffer_layout(cartpole_spaces, cartpole_demos):
@@ -75,7 +76,9 @@ def test_discriminator_input_one_hot_discrete_action(cartpole_spaces, cartpole_d
 
 
 def test_train_separates_expert_from_agent_and_reports_stats(cartpole_spaces, cartpole_demos):
-    model = GailRewardModel(*cartpole_spaces, cartpole_demos, update_per_collect=300, seed=0, device="cpu")
+    model = GailRewardModel(
+        *cartpole_spaces, cartpole_demos, update_per_collect=300, gradient_penalty=0.0, seed=0, device="cpu"
+    )
     agent = _agent_batch(cartpole_demos)
     _collect(model, agent)
     before = model.estimate(agent.observations, agent.actions).mean()

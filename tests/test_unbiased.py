@@ -74,18 +74,24 @@ def test_centering_on_the_absorbing_state_shifts_every_reward_and_folds_nothing(
     th.testing.assert_close(clipped.estimate(obs, actions), centered.clamp(-0.01, 0.01))
 
 
+def _penalty_and_interpolate_norms(model, expert_features, agent_features, seed):
+    """The model's penalty, and the input-gradient norms at the same interpolates computed independently."""
+    model.generator.manual_seed(seed)
+    penalty = model._gradient_penalty(expert_features, agent_features)
+    model.generator.manual_seed(seed)
+    alpha = th.rand(len(expert_features), 1, generator=model.generator)
+    mixed = (alpha * expert_features + (1 - alpha) * agent_features).requires_grad_(True)
+    (grads,) = th.autograd.grad(model.discriminator.net(mixed).sum(), mixed)
+    return penalty, grads.norm(dim=1)
+
+
 def test_gradient_penalty_is_zero_gradient_safe_and_matches_its_formula(chain_demos):
     model = GailRewardModel(*_spaces(), chain_demos, gradient_penalty=10.0, hidden_dims=[8], device="cpu", seed=0)
     expert_features = model.discriminator.features(*model._expert.inputs(th.arange(8)))
     agent_features = th.rand(8, expert_features.shape[1])
-    # the formula, computed independently with the same interpolation weights
-    model.generator.manual_seed(5)
-    penalty = model._gradient_penalty(expert_features, agent_features)
-    model.generator.manual_seed(5)
-    alpha = th.rand(8, 1, generator=model.generator)
-    mixed = (alpha * expert_features + (1 - alpha) * agent_features).requires_grad_(True)
-    (grads,) = th.autograd.grad(model.discriminator.net(mixed).sum(), mixed)
-    th.testing.assert_close(penalty, ((grads.norm(dim=1) - 1) ** 2).mean())
+    agent_features[:, -1] = 0.0  # no absorbing samples: every pair counts
+    penalty, norms = _penalty_and_interpolate_norms(model, expert_features, agent_features, seed=5)
+    th.testing.assert_close(penalty, ((norms - 1) ** 2).mean())
     # a discriminator with zero input gradient: penalty exactly 1, and training stays finite
     with th.no_grad():
         for parameter in model.discriminator.parameters():
@@ -95,6 +101,19 @@ def test_gradient_penalty_is_zero_gradient_safe_and_matches_its_formula(chain_de
     stats = model.train()
     assert np.isfinite(stats["grad_penalty"]) and np.isfinite(stats["disc_loss"])
     assert all(th.all(th.isfinite(p)) for p in model.discriminator.parameters())
+
+
+def test_gradient_penalty_leaves_out_pairs_with_an_absorbing_sample(chain_demos):
+    model = GailRewardModel(*_spaces(), chain_demos, gradient_penalty=1.0, hidden_dims=[8], device="cpu", seed=0)
+    expert_features = model.discriminator.features(*model._expert.inputs(th.arange(4)))
+    agent_features = th.rand(4, expert_features.shape[1])
+    agent_features[:, -1] = th.tensor([0.0, 1.0, 0.0, 1.0])
+    agent_features[1::2, :-1] = 0.0  # absorbing samples: features zero but for the flag
+    penalty, norms = _penalty_and_interpolate_norms(model, expert_features, agent_features, seed=3)
+    th.testing.assert_close(penalty, ((norms[[0, 2]] - 1) ** 2).mean())
+    # only absorbing pairs: no penalty, and still a tensor that backpropagates
+    only_absorbing = model._gradient_penalty(expert_features[1::2], agent_features[1::2])
+    assert only_absorbing.item() == 0.0 and only_absorbing.requires_grad
 
 
 def test_gradient_penalty_changes_the_loss_and_flattens_d(chain_demos):
