@@ -34,6 +34,11 @@ def fraction_of_expert(fraction: float, expert_return: float, random_return: flo
     return floor + fraction * (expert_return - floor)
 
 
+def random_return_of(row: Dict[str, str]) -> float:
+    """A row's random-policy return; 0 for rows written before that column existed."""
+    return float(row.get("random_return") or 0.0)
+
+
 def read_csv(path: Path) -> List[Dict[str, str]]:
     with open(path, newline="") as file:
         return list(csv.DictReader(file))
@@ -86,12 +91,12 @@ def markdown_tables(rows: List[Dict[str, str]]) -> str:
     for (env, n_demos, method, _), records in runs.items():
         records.sort(key=lambda r: float(r["env_steps"]))
         groups[(env, n_demos)][method].append(
-            summarize_run(records, float(records[0]["expert_return"]), float(records[0].get("random_return") or 0.0))
+            summarize_run(records, float(records[0]["expert_return"]), random_return_of(records[0]))
         )
     lines = []
     for (env, n_demos), methods in sorted(groups.items()):
         first = next(r for r in rows if r["env"] == env and r["n_demos"] == n_demos)
-        expert, random_return = float(first["expert_return"]), float(first.get("random_return") or 0.0)
+        expert, random_return = float(first["expert_return"]), random_return_of(first)
         target, hold = fraction_of_expert(0.95, expert, random_return), fraction_of_expert(0.9, expert, random_return)
         lines += [
             f"### {env}, {n_demos} expert episode(s) (expert return {expert:.1f}, random policy {random_return:.1f}; "
@@ -147,7 +152,7 @@ def plot(rows: List[Dict[str, str]], out_dir: Path) -> List[Path]:
             median = np.array([np.median(v) for v in values])
             line = ax.plot(steps, median, label=method)[0]
             ax.fill_between(steps, [v.min() for v in values], [v.max() for v in values], alpha=0.15, color=line.get_color())
-        target = fraction_of_expert(0.95, float(subset[0]["expert_return"]), float(subset[0].get("random_return") or 0.0))
+        target = fraction_of_expert(0.95, float(subset[0]["expert_return"]), random_return_of(subset[0]))
         ax.axhline(target, linestyle="--", color="black", linewidth=0.8, label="95 % of expert")
         ax.set(
             xlabel="env steps", ylabel="true return (10 episodes, deterministic)", title=f"{env}, {n_demos} expert episode(s)"
