@@ -18,7 +18,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import Any, Dict, List
 
 import gymnasium as gym
 import numpy as np
@@ -129,8 +129,8 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
     with open(csv_path, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=FIELDS)
         writer.writeheader()
-        for row in kept:  # rows of an older format get the columns they lack
-            writer.writerow({**row, "random_return": row.get("random_return") or random_returns[row["env"]]})
+        for kept_row in kept:  # rows of an older format get the columns they lack
+            writer.writerow({**kept_row, "random_return": kept_row.get("random_return") or random_returns[kept_row["env"]]})
         file.flush()
         for env_name in args.env:
             env_id = resolve_env_id(env_name)
@@ -150,7 +150,7 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                         began = time.perf_counter()
                         records = run(method, env_id, demos, seed, args.budget, args.eval_every, args.eval_episodes)
                         for record in records:
-                            row = dict(
+                            row: Dict[str, Any] = dict(
                                 env=env_id,
                                 n_demos=n_demos,
                                 method=method,

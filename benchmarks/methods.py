@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import numpy as np
 from stable_baselines3 import DQN, PPO
@@ -50,7 +51,8 @@ class Evaluator:
 
     def __call__(self, policy: Any, env_steps: int) -> None:
         began = time.perf_counter()
-        mean, std = evaluate_policy(policy, self.env, n_eval_episodes=self.n_episodes, deterministic=True)
+        result = evaluate_policy(policy, self.env, n_eval_episodes=self.n_episodes, deterministic=True)
+        mean, std = cast(Tuple[float, float], result)  # (mean, std) without return_episode_rewards
         self.eval_seconds += time.perf_counter() - began
         wall = time.perf_counter() - self.start - self.eval_seconds
         self.records.append(dict(env_steps=env_steps, wall_s=wall, mean_return=float(mean), std_return=float(std)))
@@ -221,12 +223,12 @@ def run_bc(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: E
 
 METHODS: Dict[str, Callable[..., None]] = {
     "ours": run_ours,
-    "ours_zoo_dqn": lambda *args: run_ours(*args, dqn="zoo"),
-    "ours_plain_gail": lambda *args: run_ours(*args, reward_model_kwargs=PLAIN_GAIL),
+    "ours_zoo_dqn": partial(run_ours, dqn="zoo"),
+    "ours_plain_gail": partial(run_ours, reward_model_kwargs=PLAIN_GAIL),
     "imitation_gail_ppo": run_imitation_gail_ppo,
     "imitation_gail_dqn": run_imitation_gail_dqn,
     "dqn_true_reward": run_dqn,
-    "dqn_true_reward_zoo": lambda *args: run_dqn(*args, dqn="zoo"),
+    "dqn_true_reward_zoo": partial(run_dqn, dqn="zoo"),
     "bc": run_bc,
 }
 NEEDS_DEMOS = {"ours", "ours_zoo_dqn", "ours_plain_gail", "imitation_gail_ppo", "imitation_gail_dqn", "bc"}

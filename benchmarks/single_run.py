@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import List
+from typing import Dict, List
 
+import numpy as np
 import torch as th
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
@@ -24,15 +25,37 @@ SHOWN = ("disc_loss", "expert_acc", "agent_acc", "reward_mean", "expert_reward_m
 
 
 class PrintDiscriminatorStats(BaseCallback):
-    """Prints the latest discriminator statistics of a :class:`GailCallback` every ``every`` env steps."""
+    """
+    Prints the latest discriminator statistics of a :class:`GailCallback` every ``every`` env steps,
+    with DQN's Q-values (max over actions) on the expert's states and on replayed states, and the
+    share of terminations in the replay buffer.
+    """
 
     def __init__(self, gail: GailCallback, every: int = 10_000) -> None:
         super().__init__()
         self.gail, self.every = gail, every
 
+    def q_stats(self) -> Dict[str, float]:
+        reward_model, buffer = self.gail.reward_model, self.model.replay_buffer  # type: ignore[attr-defined]
+        assert reward_model is not None
+        q_net = self.model.q_net  # type: ignore[attr-defined]
+        filled = buffer.buffer_size if buffer.full else buffer.pos
+        with th.no_grad():
+            expert_q = q_net(th.as_tensor(reward_model.expert_data.observations)).max(dim=1).values
+            replay_obs = th.as_tensor(buffer.observations[np.random.randint(filled, size=1000), 0])
+            replay_q = q_net(replay_obs).max(dim=1).values
+        terminal_share = float(np.mean(buffer.dones[:filled] * (1 - buffer.timeouts[:filled])))
+        return dict(
+            q_expert=round(expert_q.mean().item(), 1),
+            q_replay=round(replay_q.mean().item(), 1),
+            q_replay_min=round(replay_q.min().item(), 1),
+            terminal_share=round(terminal_share, 4),
+        )
+
     def _on_step(self) -> bool:
         if self.num_timesteps % self.every == 0 and self.gail.last_stats:
             stats = {key: round(value, 2) for key, value in self.gail.last_stats.items() if key in SHOWN}
+            stats.update(self.q_stats())
             print(self.num_timesteps, stats, flush=True)
         return True
 

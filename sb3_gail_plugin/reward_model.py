@@ -156,7 +156,7 @@ class GailRewardModel:
         normalize_obs: bool = True,
         agent_data_source: str = "replay",
         replay_window: Optional[int] = None,
-        policy_expert_fraction: float = 0.25,
+        policy_expert_fraction: float = 0.5,
         target_new_data_count: Optional[int] = None,
         device: Union[th.device, str] = "auto",
         seed: Optional[int] = None,
@@ -343,8 +343,10 @@ class GailRewardModel:
         self.discriminator.train()
         stats: Dict[str, List[th.Tensor]] = {"disc_loss": [], "expert_acc": [], "agent_acc": [], "grad_penalty": []}
         for _ in range(self.update_per_collect):
-            expert_features = self.discriminator.features(*expert.inputs(self._sample(len(expert))))
-            agent_features = self.discriminator.features(*agent.inputs(self._sample(len(agent))))
+            expert_inputs = expert.inputs(self._sample(len(expert)))
+            agent_inputs = agent.inputs(self._sample(len(agent)))
+            expert_features = self.discriminator.features(*expert_inputs)
+            agent_features = self.discriminator.features(*agent_inputs)
             logits = self.discriminator.net(th.cat([expert_features, agent_features])).squeeze(-1)
             loss = F.binary_cross_entropy_with_logits(logits, labels)
             stats["disc_loss"].append(loss.detach())
@@ -352,7 +354,8 @@ class GailRewardModel:
                 entropy = F.binary_cross_entropy_with_logits(logits, th.sigmoid(logits))
                 loss = loss - self.entropy_coef * entropy
             if self.gradient_penalty > 0:
-                penalty = self._gradient_penalty(expert_features, agent_features)
+                real = (expert_inputs[3] == 0) & (agent_inputs[3] == 0)
+                penalty = self._gradient_penalty(expert_features, agent_features, real)
                 loss = loss + self.gradient_penalty * penalty
                 stats["grad_penalty"].append(penalty.detach())
             self.optimizer.zero_grad()
@@ -381,20 +384,21 @@ class GailRewardModel:
             result["absorbing_reward"] = self._absorbing_reward().item()
         return result
 
-    def _gradient_penalty(self, expert_features: th.Tensor, agent_features: th.Tensor) -> th.Tensor:
+    def _gradient_penalty(self, expert_features: th.Tensor, agent_features: th.Tensor, real: th.Tensor) -> th.Tensor:
         """
         ``E[(||grad_x D(x)|| - 1)^2]`` on random interpolates of expert and agent inputs. Pairs with an
         absorbing sample are left out: the absorbing state is a discrete extra state, and a slope bound
         towards it would keep its reward near the expert's (its features are those of the mean state).
+
+        :param expert_features: Discriminator features of expert samples
+        :param agent_features: Discriminator features of as many agent samples
+        :param real: Which pairs have no absorbing sample (boolean, one per pair)
         """
         alpha = th.rand(expert_features.shape[0], 1, generator=self.generator).to(self.device)
         mixed = (alpha * expert_features + (1 - alpha) * agent_features).requires_grad_(True)
         (gradients,) = th.autograd.grad(self.discriminator.net(mixed).sum(), mixed, create_graph=True)
         # sqrt(x + eps) rather than norm(): the norm's derivative is NaN where the gradient is zero
         norms = th.sqrt(gradients.pow(2).sum(dim=1) + 1e-12)
-        if not self.absorbing:
-            return ((norms - 1) ** 2).mean()
-        real = (expert_features[:, -1] == 0) & (agent_features[:, -1] == 0)  # the last feature flags absorbing
         return ((norms - 1) ** 2 * real).sum() / real.sum().clamp(min=1)
 
     # ----------------------------------------------------------------------------------- rewards

@@ -29,7 +29,7 @@ def _collect(model: GailRewardModel, batch: Transitions) -> None:
 def test_defaults_are_the_measured_dac_recipe(cartpole_spaces, cartpole_demos):
     model = GailRewardModel(*cartpole_spaces, cartpole_demos)
     assert (model.reward_form, model.absorbing, model.agent_data_source) == ("airl", True, "replay")
-    assert (model.reward_clip, model.policy_expert_fraction) == (10.0, 0.25)
+    assert (model.reward_clip, model.policy_expert_fraction) == (10.0, 0.5)
     assert (model.gradient_penalty, model.normalize_obs, model.center_on_absorbing) == (1.0, True, False)
 
 

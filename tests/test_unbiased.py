@@ -74,10 +74,10 @@ def test_centering_on_the_absorbing_state_shifts_every_reward_and_folds_nothing(
     th.testing.assert_close(clipped.estimate(obs, actions), centered.clamp(-0.01, 0.01))
 
 
-def _penalty_and_interpolate_norms(model, expert_features, agent_features, seed):
+def _penalty_and_interpolate_norms(model, expert_features, agent_features, real, seed):
     """The model's penalty, and the input-gradient norms at the same interpolates computed independently."""
     model.generator.manual_seed(seed)
-    penalty = model._gradient_penalty(expert_features, agent_features)
+    penalty = model._gradient_penalty(expert_features, agent_features, real)
     model.generator.manual_seed(seed)
     alpha = th.rand(len(expert_features), 1, generator=model.generator)
     mixed = (alpha * expert_features + (1 - alpha) * agent_features).requires_grad_(True)
@@ -90,13 +90,14 @@ def test_gradient_penalty_is_zero_gradient_safe_and_matches_its_formula(chain_de
     expert_features = model.discriminator.features(*model._expert.inputs(th.arange(8)))
     agent_features = th.rand(8, expert_features.shape[1])
     agent_features[:, -1] = 0.0  # no absorbing samples: every pair counts
-    penalty, norms = _penalty_and_interpolate_norms(model, expert_features, agent_features, seed=5)
+    every_pair = th.ones(8, dtype=th.bool)
+    penalty, norms = _penalty_and_interpolate_norms(model, expert_features, agent_features, every_pair, seed=5)
     th.testing.assert_close(penalty, ((norms - 1) ** 2).mean())
     # a discriminator with zero input gradient: penalty exactly 1, and training stays finite
     with th.no_grad():
         for parameter in model.discriminator.parameters():
             parameter.zero_()
-    assert model._gradient_penalty(expert_features, agent_features).item() == pytest.approx(1.0, abs=1e-5)
+    assert model._gradient_penalty(expert_features, agent_features, every_pair).item() == pytest.approx(1.0, abs=1e-5)
     model.collect_data(chain_demos.observations, 1 - chain_demos.actions, chain_demos.next_observations, chain_demos.dones)
     stats = model.train()
     assert np.isfinite(stats["grad_penalty"]) and np.isfinite(stats["disc_loss"])
@@ -109,11 +110,29 @@ def test_gradient_penalty_leaves_out_pairs_with_an_absorbing_sample(chain_demos)
     agent_features = th.rand(4, expert_features.shape[1])
     agent_features[:, -1] = th.tensor([0.0, 1.0, 0.0, 1.0])
     agent_features[1::2, :-1] = 0.0  # absorbing samples: features zero but for the flag
-    penalty, norms = _penalty_and_interpolate_norms(model, expert_features, agent_features, seed=3)
+    real = th.tensor([True, False, True, False])
+    penalty, norms = _penalty_and_interpolate_norms(model, expert_features, agent_features, real, seed=3)
     th.testing.assert_close(penalty, ((norms[[0, 2]] - 1) ** 2).mean())
     # only absorbing pairs: no penalty, and still a tensor that backpropagates
-    only_absorbing = model._gradient_penalty(expert_features[1::2], agent_features[1::2])
+    only_absorbing = model._gradient_penalty(expert_features[1::2], agent_features[1::2], real[1::2])
     assert only_absorbing.item() == 0.0 and only_absorbing.requires_grad
+
+
+def test_training_leaves_out_exactly_the_pairs_with_an_absorbing_sample(chain_demos, monkeypatch):
+    model = GailRewardModel(*_spaces(), chain_demos, gradient_penalty=1.0, update_per_collect=20, device="cpu", seed=0)
+    seen = []
+    penalty = model._gradient_penalty
+
+    def recording_penalty(expert_features, agent_features, real):
+        seen.append(((expert_features[:, -1] == 0) & (agent_features[:, -1] == 0), real))  # last feature: the flag
+        return penalty(expert_features, agent_features, real)
+
+    monkeypatch.setattr(model, "_gradient_penalty", recording_penalty)
+    model.collect_data(chain_demos.observations, 1 - chain_demos.actions, chain_demos.next_observations, chain_demos.dones)
+    model.train()
+    assert len(seen) == 20
+    assert all(th.equal(from_features, real) for from_features, real in seen)
+    assert any(not bool(real.all()) for _, real in seen)  # some pairs were left out
 
 
 def test_gradient_penalty_changes_the_loss_and_flattens_d(chain_demos):
