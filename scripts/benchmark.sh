@@ -6,4 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$(GAIL_STACK=compat bash "$root/scripts/setup.sh")"
 cd "$root"
+if [[ " $* " == *LunarLander* ]] && ! "$venv/bin/python" -c "import Box2D" 2>/dev/null; then
+  echo "Installing box2d for LunarLander ..." >&2
+  "$venv/bin/python" -m pip install --quiet box2d==2.3.10 >&2
+fi
 "$venv/bin/python" -m benchmarks.compare "$@"
