@@ -20,6 +20,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from benchmarks.compare import expert_demonstrations
 from benchmarks.methods import EvalEveryK, Evaluator, dqn_settings
 from sb3_gail_plugin import GailCallback, GailReplayBuffer
+from sb3_gail_plugin.demonstrations import subsample_episodes
 
 SHOWN = ("disc_loss", "expert_acc", "agent_acc", "reward_mean", "expert_reward_mean", "absorbing_reward")
 
@@ -68,9 +69,10 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--reward-model", default="{}", help="GailRewardModel keyword arguments, as JSON")
+    parser.add_argument("--subsample-every", type=int, default=1, help="keep every k-th expert transition (DAC)")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
-    demos = expert_demonstrations(args.env, args.n_demos)
+    demos = subsample_episodes(expert_demonstrations(args.env, args.n_demos), args.subsample_every, seed=args.seed)
     evaluator = Evaluator(args.env, args.seed, every=5000)
     gail = GailCallback(demos, **json.loads(args.reward_model))
     settings = dqn_settings(args.env, args.dqn)
