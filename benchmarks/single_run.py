@@ -35,6 +35,7 @@ class PrintDiscriminatorStats(BaseCallback):
     def __init__(self, gail: GailCallback, every: int = 10_000) -> None:
         super().__init__()
         self.gail, self.every = gail, every
+        self.rng = np.random.default_rng(0)  # not NumPy's global generator, which SB3's sampling draws from
 
     def q_stats(self) -> Dict[str, float]:
         reward_model, buffer = self.gail.reward_model, self.model.replay_buffer  # type: ignore[attr-defined]
@@ -43,7 +44,7 @@ class PrintDiscriminatorStats(BaseCallback):
         filled = buffer.buffer_size if buffer.full else buffer.pos
         with th.no_grad():
             expert_q = q_net(th.as_tensor(reward_model.expert_data.observations)).max(dim=1).values
-            replay_obs = th.as_tensor(buffer.observations[np.random.randint(filled, size=1000), 0])
+            replay_obs = th.as_tensor(buffer.observations[self.rng.integers(filled, size=1000), 0])
             replay_q = q_net(replay_obs).max(dim=1).values
         terminal_share = float(np.mean(buffer.dones[:filled] * (1 - buffer.timeouts[:filled])))
         return dict(

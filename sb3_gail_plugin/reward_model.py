@@ -460,10 +460,10 @@ class GailRewardModel:
                 rewards = self._transform(rewards - self._absorbing_reward(), centered=True)
             else:
                 rewards = self._transform(rewards)
-            if self.absorbing and not self.center_on_absorbing and dones is not None:
-                terminals = _to_tensor(dones, self.device).reshape(-1).float()
-                absorbing_value = self.gamma / (1.0 - self.gamma) * self._transform(self._absorbing_reward())
-                rewards = rewards + terminals * absorbing_value
+                if self.absorbing and dones is not None:
+                    terminals = _to_tensor(dones, self.device).reshape(-1).float()
+                    absorbing_value = self.gamma / (1.0 - self.gamma) * self._transform(self._absorbing_reward())
+                    rewards = rewards + terminals * absorbing_value
         return rewards.reshape(-1, 1).to(out_device)
 
     # ----------------------------------------------------------------------------------- persistence
