@@ -91,8 +91,9 @@ class GailRewardModel:
     transitions, train the discriminator on them against expert transitions, clear them, and
     relabel policy batches with :meth:`estimate`.
 
-    The discriminator D outputs the logit of "expert"; the default reward ``-log(1 - D(s, a))`` is
-    computed stably from the logit (see :func:`reward_from_logits` for the other forms).
+    The discriminator D outputs the logit of "expert"; the default reward is that logit,
+    ``log D - log(1 - D)`` (``reward_form="airl"``), and every form is computed stably from it
+    (see :func:`reward_from_logits`).
 
     :param observation_space: The env's observation space
     :param action_space: The env's action space (Discrete, Box, MultiDiscrete or MultiBinary)
