@@ -1,7 +1,7 @@
 """sb3-gail-plugin: GAIL for Stable-Baselines3 off-policy algorithms, inside ``model.learn()``."""
 
 from sb3_gail_plugin.buffers import DictGailReplayBuffer, GailReplayBuffer
-from sb3_gail_plugin.callbacks import GailCallback
+from sb3_gail_plugin.callbacks import GailCallback, GailCheckpointCallback
 from sb3_gail_plugin.demonstrations import collect_demonstrations, load_demonstrations, save_demonstrations
 from sb3_gail_plugin.discriminator import Discriminator
 from sb3_gail_plugin.reward_model import GailRewardModel
@@ -14,6 +14,7 @@ __all__ = [
     "DictGailReplayBuffer",
     "Discriminator",
     "GailCallback",
+    "GailCheckpointCallback",
     "GailReplayBuffer",
     "GailRewardModel",
     "GailVecEnvWrapper",

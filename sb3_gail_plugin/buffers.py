@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch as th
@@ -17,17 +17,72 @@ from sb3_gail_plugin.transitions import Transitions
 Samples = Union[ReplayBufferSamples, DictReplayBufferSamples]
 
 
+def _take(array: Any, rows: np.ndarray, envs: np.ndarray) -> Any:
+    """``array[rows, envs]`` for an array or a dict of arrays."""
+    if isinstance(array, dict):
+        return {key: value[rows, envs] for key, value in array.items()}
+    return array[rows, envs]
+
+
 class GailRelabelMixin:
     """
     Relabels the rewards of every sampled batch with ``reward_model.estimate`` on the raw stored
     transitions, then normalises observations for the policy (``VecNormalize``) as SB3 does.
     Stored rewards are never changed; the relabelled batch is a new samples tuple with every
     other field kept.
+
+    The buffer also keeps the time-limit truncation flags it is given (``infos[i]["TimeLimit.truncated"]``)
+    whatever ``handle_timeout_termination`` says, so that the absorbing state's value is folded into
+    real terminations only, and the discriminator's replay data has absorbing samples exactly where the
+    expert data has them. The sampled ``dones`` keep SB3's meaning for the RL target: with
+    ``handle_timeout_termination=False`` (required by ``optimize_memory_usage=True``), they still
+    include truncations.
     """
 
     action_space: spaces.Space
     device: th.device
+    buffer_size: int
+    n_envs: int
+    pos: int
+    full: bool
+    optimize_memory_usage: bool
+    observations: Any
+    next_observations: Any
+    actions: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    timeouts: np.ndarray
     reward_model: Optional[GailRewardModel] = None
+
+    def __init__(self, buffer_size: int, observation_space: spaces.Space, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("n_steps", 1) > 1:
+            raise ValueError(
+                f"{type(self).__name__} does not support n-step returns (got n_steps={kwargs['n_steps']}): use n_steps=1"
+            )
+        kwargs.pop("n_steps", None)
+        kwargs.pop("gamma", None)
+        super().__init__(buffer_size, observation_space, *args, **kwargs)  # type: ignore[call-arg]
+        # Time-limit truncations, kept even when SB3 does not keep them (handle_timeout_termination=False)
+        self.truncations = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
+
+    def add(
+        self,
+        obs: Any,
+        next_obs: Any,
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: List[Dict[str, Any]],
+    ) -> None:
+        pos = self.pos
+        super().add(obs, next_obs, action, reward, done, infos)  # type: ignore[misc]
+        truncated = np.array([info.get("TimeLimit.truncated", False) for info in infos], dtype=bool)
+        self.truncations[pos] = truncated & np.asarray(done, dtype=bool).reshape(-1)
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "truncations" not in state:  # a buffer pickled by an earlier version: SB3's timeouts are all it kept
+            self.truncations = self.timeouts.astype(bool)
 
     def set_reward_model(self, reward_model: Optional[GailRewardModel]) -> None:
         """
@@ -37,6 +92,13 @@ class GailRelabelMixin:
         """
         if reward_model is not None and not callable(getattr(reward_model, "estimate", None)):
             raise TypeError(f"Expected a reward model with an estimate() method, got {type(reward_model).__name__}")
+        discriminator = getattr(reward_model, "discriminator", None)
+        if self.optimize_memory_usage and getattr(discriminator, "uses_next_obs", False):
+            raise ValueError(
+                f"The discriminator takes next observations (inputs={discriminator.inputs!r}), but with "  # type: ignore[union-attr]
+                "optimize_memory_usage=True the replay buffer does not keep the real next observation at episode "
+                "ends: use optimize_memory_usage=False, or inputs='sa'"
+            )
         self.reward_model = reward_model
 
     def _box_bounds(self, device: th.device) -> Optional[Tuple[th.Tensor, th.Tensor]]:
@@ -64,13 +126,22 @@ class GailRelabelMixin:
             actions = 2.0 * (actions.float() - low) / (high - low) - 1.0
         return actions.reshape(actions.shape[0], -1)
 
-    def _mix_expert(self, raw: Samples, fraction: float) -> Samples:
-        """Replace the last ``fraction`` of the batch with expert transitions (rewards relabelled later)."""
+    def _mix_expert(self, raw: Samples, terminations: th.Tensor, fraction: float) -> Tuple[Samples, th.Tensor]:
+        """
+        Replace the last ``fraction`` of the batch with expert transitions (rewards relabelled later).
+
+        :return: The mixed batch and its terminations (time-limit truncations excluded)
+        """
         assert self.reward_model is not None
+        if getattr(raw, "discounts", None) is not None:
+            raise ValueError(
+                "Expert transitions cannot be mixed into a batch with n-step discounts: use n_steps=1, or "
+                "policy_expert_fraction=0"
+            )
         n_batch = raw.rewards.shape[0]
         n_expert = round(fraction * n_batch)
         if n_expert == 0:
-            return raw
+            return raw, terminations
         obs, actions, next_obs, terminals = self.reward_model.sample_expert(n_expert)
         keep = n_batch - n_expert
 
@@ -79,25 +150,60 @@ class GailRelabelMixin:
                 return {key: join(agent[key], expert[key]) for key in agent}
             return th.cat([agent[:keep], expert.to(device=agent.device, dtype=agent.dtype).reshape(-1, *agent.shape[1:])])
 
-        return raw._replace(
+        mixed = raw._replace(
             observations=join(raw.observations, obs),
             actions=join(raw.actions, self._buffer_actions(actions)),
             next_observations=join(raw.next_observations, next_obs),
             dones=join(raw.dones, terminals),
             rewards=join(raw.rewards, th.zeros(n_expert)),
         )
+        return mixed, join(terminations, terminals)
 
-    def _relabel(self, raw: Samples, env: Optional[VecNormalize]) -> Samples:
+    def _raw_samples(self, rows: np.ndarray, envs: np.ndarray) -> Tuple[Samples, th.Tensor]:
+        """
+        Stored transitions ``(rows, envs)`` as SB3 samples with raw observations, and their terminations.
+
+        :return: The samples (``dones`` as SB3 gives them to the RL target) and the terminations
+            (episode ends that are not time-limit truncations), shape ``(batch, 1)``
+        """
+        if self.optimize_memory_usage:
+            next_obs = _take(self.observations, (rows + 1) % self.buffer_size, envs)
+        else:
+            next_obs = _take(self.next_observations, rows, envs)
+        dones = _take(self.dones, rows, envs)
+        terminations = dones * (1 - _take(self.truncations, rows, envs))
+        obs = _take(self.observations, rows, envs)
+        samples_type = DictReplayBufferSamples if isinstance(obs, dict) else ReplayBufferSamples
+
+        def to_torch(values: Any) -> Any:
+            if isinstance(values, dict):
+                return {key: th.tensor(value, device=self.device) for key, value in values.items()}
+            return th.tensor(values, device=self.device)
+
+        samples = samples_type(
+            observations=to_torch(obs),
+            actions=to_torch(_take(self.actions, rows, envs)),
+            next_observations=to_torch(next_obs),
+            dones=to_torch((dones * (1 - _take(self.timeouts, rows, envs))).reshape(-1, 1)),
+            rewards=to_torch(_take(self.rewards, rows, envs).reshape(-1, 1)),
+        )
+        return samples, to_torch(terminations.reshape(-1, 1).astype(np.float32))
+
+    def _get_samples(self, batch_inds: np.ndarray, env: Optional[VecNormalize] = None) -> Any:
+        env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))  # as SB3 does
+        return self._relabel(*self._raw_samples(batch_inds, env_indices), env)
+
+    def _relabel(self, raw: Samples, terminations: th.Tensor, env: Optional[VecNormalize]) -> Samples:
         if self.reward_model is None:
             raise RuntimeError(
                 f"{type(self).__name__} has no reward model attached: pass callback=GailCallback(demonstrations) "
                 "to model.learn(), or call model.replay_buffer.set_reward_model(reward_model) before training"
             )
         fraction = getattr(self.reward_model, "policy_expert_fraction", 0.0)
-        if fraction > 0 and getattr(raw, "discounts", None) is None:
-            raw = self._mix_expert(raw, fraction)
+        if fraction > 0:
+            raw, terminations = self._mix_expert(raw, terminations, fraction)
         rewards = self.reward_model.estimate(
-            raw.observations, self._env_actions(raw.actions), raw.next_observations, raw.dones
+            raw.observations, self._env_actions(raw.actions), raw.next_observations, terminations
         )
         rewards = rewards.to(device=raw.rewards.device, dtype=raw.rewards.dtype).reshape(raw.rewards.shape)
         if env is None:
@@ -121,35 +227,31 @@ class GailRelabelMixin:
 
         :param n: Number of transitions
         :param window: Sample only among the most recent ``window`` transitions (all envs together)
-        :return: The transitions, with SB3's stored dones and timeouts
+        :return: The transitions, with their episode ends and time-limit truncations
         """
-        buffer: Any = self
-        size = buffer.buffer_size if buffer.full else buffer.pos
-        if buffer.optimize_memory_usage:
-            size -= 1  # the newest row's next observation is not written yet
+        if self.optimize_memory_usage:
+            # row pos - 1 is the newest valid one (its next observation is row pos); once the buffer is
+            # full, row pos is not valid: its observation was overwritten by row pos - 1's next observation
+            size = self.buffer_size - 1 if self.full else self.pos
+        else:
+            size = self.buffer_size if self.full else self.pos
         if size < 1:
             raise RuntimeError("The replay buffer holds no transitions yet")
-        steps = size if window is None else min(size, max(1, window // buffer.n_envs))
-        rows = (buffer.pos - 1 - int(buffer.optimize_memory_usage) - np.random.randint(0, steps, size=n)) % buffer.buffer_size
-        envs = np.random.randint(0, buffer.n_envs, size=n)
-
-        def take(array: Any, at: np.ndarray = rows) -> Any:
-            if isinstance(array, dict):
-                return {key: value[at, envs] for key, value in array.items()}
-            return array[at, envs]
-
-        if buffer.optimize_memory_usage:
-            next_obs = take(buffer.observations, (rows + 1) % buffer.buffer_size)
+        steps = size if window is None else min(size, max(1, window // self.n_envs))
+        rows = (self.pos - 1 - np.random.randint(0, steps, size=n)) % self.buffer_size
+        envs = np.random.randint(0, self.n_envs, size=n)
+        if self.optimize_memory_usage:
+            next_obs = _take(self.observations, (rows + 1) % self.buffer_size, envs)
         else:
-            next_obs = take(buffer.next_observations)
-        actions = self._env_actions(th.as_tensor(take(buffer.actions))).cpu().numpy()
-        dones = take(buffer.dones).astype(bool)
+            next_obs = _take(self.next_observations, rows, envs)
+        actions = self._env_actions(th.as_tensor(_take(self.actions, rows, envs))).cpu().numpy()
+        dones = _take(self.dones, rows, envs).astype(bool)
         return Transitions(
-            observations=take(buffer.observations),
+            observations=_take(self.observations, rows, envs),
             actions=actions.reshape(n, *self.action_space.shape) if self.action_space.shape else actions.reshape(n),
             next_observations=next_obs,
             dones=dones,
-            timeouts=take(buffer.timeouts).astype(bool) & dones,
+            timeouts=_take(self.truncations, rows, envs) & dones,
         )
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -167,12 +269,6 @@ class GailReplayBuffer(GailRelabelMixin, ReplayBuffer):
     """
 
     def __init__(self, buffer_size: int, observation_space: spaces.Space, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("n_steps", 1) > 1:
-            raise ValueError(
-                f"GailReplayBuffer does not support n-step returns (got n_steps={kwargs['n_steps']}): use n_steps=1"
-            )
-        kwargs.pop("n_steps", None)
-        kwargs.pop("gamma", None)
         if isinstance(observation_space, spaces.Dict):
             raise TypeError(
                 f"GailReplayBuffer takes non-Dict observation spaces, got {observation_space}: "
@@ -180,12 +276,6 @@ class GailReplayBuffer(GailRelabelMixin, ReplayBuffer):
             )
         super().__init__(buffer_size, observation_space, *args, **kwargs)
 
-    def _get_samples(self, batch_inds: np.ndarray, env: Optional[VecNormalize] = None) -> ReplayBufferSamples:
-        return self._relabel(super()._get_samples(batch_inds, env=None), env)  # type: ignore[return-value]
-
 
 class DictGailReplayBuffer(GailRelabelMixin, DictReplayBuffer):
     """``GailReplayBuffer`` for ``Dict`` observation spaces (SB3's ``DictReplayBuffer``)."""
-
-    def _get_samples(self, batch_inds: np.ndarray, env: Optional[VecNormalize] = None) -> DictReplayBufferSamples:  # type: ignore[override]
-        return self._relabel(super()._get_samples(batch_inds, env=None), env)  # type: ignore[return-value]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Any, Dict, Optional
 
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import unwrap_vec_wrapper
 
@@ -32,7 +34,8 @@ class GailCallback(BaseCallback):
 
     :param reward_model_or_demonstrations: A :class:`GailRewardModel`, or expert demonstrations
         (anything :func:`load_demonstrations` reads) to build one from
-    :param verbose: Verbosity level: 0 no output, 1 info
+    :param verbose: Verbosity level: 0 no output, 1 what the callback set up (reward model, env wrapper,
+        buffer) at each training start, 2 also one line of discriminator statistics per training round
     :param reward_model_kwargs: Arguments of :class:`GailRewardModel` (when given demonstrations);
         ``device`` defaults to the model's device and ``seed`` to the model's seed
     """
@@ -57,6 +60,7 @@ class GailCallback(BaseCallback):
             self.demonstrations = reward_model_or_demonstrations
         self.reward_model_kwargs = reward_model_kwargs
         self.last_stats: Dict[str, float] = {}
+        self._wrapper: Optional[GailVecEnvWrapper] = None
 
     def _on_training_start(self) -> None:
         model = self.model
@@ -76,11 +80,34 @@ class GailCallback(BaseCallback):
                 f"observations), got {type(model.replay_buffer).__name__}: create the model with "
                 "replay_buffer_class=GailReplayBuffer"
             )
+        wrapper = unwrap_vec_wrapper(model.env, GailVecEnvWrapper) if model.env is not None else None
+        existing = getattr(wrapper, "reward_model", None)
+        if self.reward_model is None and isinstance(existing, GailRewardModel):
+            # e.g. a second learn() with a new GailCallback(demonstrations): never swap a trained discriminator silently
+            if self.reward_model_kwargs:
+                warnings.warn(
+                    f"The training env already feeds a reward model (trained for {existing.n_updates} discriminator "
+                    f"updates): GailCallback replaces it with a fresh one built with {sorted(self.reward_model_kwargs)}. "
+                    "Pass GailCallback(reward_model) to keep training the existing one.",
+                    stacklevel=2,
+                )
+            else:
+                warnings.warn(
+                    f"The training env already feeds a reward model (trained for {existing.n_updates} discriminator "
+                    "updates): GailCallback keeps training it instead of starting a fresh discriminator from its "
+                    "demonstrations. Pass GailCallback(reward_model) to choose the reward model explicitly.",
+                    stacklevel=2,
+                )
+                self.reward_model = existing
         if self.reward_model is None:
             kwargs = dict(self.reward_model_kwargs)
             kwargs.setdefault("device", model.device)
             kwargs.setdefault("seed", model.seed)
             self.reward_model = GailRewardModel(model.observation_space, model.action_space, self.demonstrations, **kwargs)
+            self._info(
+                f"GAIL: built a reward model from {len(self.reward_model.expert_data)} expert transitions "
+                f"(reward_form={self.reward_model.reward_form!r}, absorbing={self.reward_model.absorbing})"
+            )
         for what, expected, received in (
             ("observation", model.observation_space, self.reward_model.observation_space),
             ("action", model.action_space, self.reward_model.action_space),
@@ -89,10 +116,26 @@ class GailCallback(BaseCallback):
                 raise ValueError(
                     f"The reward model's {what} space must match the model's: expected {expected}, got {received}"
                 )
+        self._set_gamma(float(model.gamma))
         self._wrap_training_env()
-        # the absorbing state's value is folded in with the discount of the Q-target
-        self.reward_model.gamma = float(model.gamma)
         model.replay_buffer.set_reward_model(self.reward_model)
+
+    def _set_gamma(self, gamma: float) -> None:
+        """The absorbing state's value is folded in with the discount of the RL target: the model's ``gamma``."""
+        reward_model = self.reward_model
+        assert reward_model is not None
+        if reward_model.absorbing and not reward_model.center_on_absorbing and not 0.0 <= gamma < 1.0:
+            raise ValueError(
+                f"Absorbing states fold gamma / (1 - gamma) * r_abs into terminal rewards, which needs the model's "
+                f"gamma in [0, 1), got gamma={gamma}: use gamma < 1, or absorbing=False, or center_on_absorbing=True"
+            )
+        if reward_model.gamma is not None and reward_model.gamma != gamma:
+            raise ValueError(
+                f"The reward model's gamma must be the model's, which discounts the absorbing state's value: "
+                f"expected {gamma}, got {reward_model.gamma} (leave GailRewardModel's gamma=None to take the model's)"
+            )
+        if 0.0 <= gamma < 1.0:
+            reward_model.gamma = gamma
 
     def _wrap_training_env(self) -> None:
         """Put a GailVecEnvWrapper where observations are raw: right below VecNormalize, else outermost."""
@@ -106,12 +149,27 @@ class GailCallback(BaseCallback):
                 wrapper = GailVecEnvWrapper(normalizer.venv, self.reward_model)
                 normalizer.venv = wrapper
                 wrapper.set_last_obs(model._last_original_obs)
+                self._info("GAIL: wrapped the training env in GailVecEnvWrapper, below VecNormalize (raw observations)")
             else:
                 wrapper = GailVecEnvWrapper(model.env, self.reward_model)
                 model.env = wrapper
                 wrapper.set_last_obs(model._last_obs)
+                self._info("GAIL: wrapped the training env in GailVecEnvWrapper")
         assert isinstance(wrapper, GailVecEnvWrapper)
+        if wrapper.reward_model is not None and wrapper.reward_model is not self.reward_model:
+            self._info("GAIL: the training env's GailVecEnvWrapper now feeds the callback's reward model")
         wrapper.reward_model = self.reward_model
+        wrapper.recording = True
+        self._wrapper = wrapper
+
+    def _info(self, message: str) -> None:
+        if self.verbose >= 1:
+            print(message)
+
+    def _on_training_end(self) -> None:
+        # SB3's predict/step loops on model.get_env() after learn() must not feed the discriminator
+        if self._wrapper is not None:
+            self._wrapper.recording = False
 
     def _on_step(self) -> bool:
         return True
@@ -136,3 +194,56 @@ class GailCallback(BaseCallback):
         self.logger.record("gail/n_updates", self.reward_model.n_updates)
         if self.verbose >= 2:
             print(f"GAIL at {self.num_timesteps} steps: " + ", ".join(f"{k}={v:.3f}" for k, v in self.last_stats.items()))
+
+
+class GailCheckpointCallback(CheckpointCallback):
+    """
+    SB3's ``CheckpointCallback`` that also saves the GAIL reward model, so that a run resumes with
+    nothing lost. Every ``save_freq`` calls it writes, in ``save_path``:
+    ``{name_prefix}_{steps}_steps.zip`` (the model), ``{name_prefix}_replay_buffer_{steps}_steps.pkl``
+    (off-policy), ``{name_prefix}_vecnormalize_{steps}_steps.pkl`` (under ``VecNormalize``) and
+    ``{name_prefix}_gail_{steps}_steps.pt`` (the reward model: :meth:`GailRewardModel.save`).
+
+    Resume with::
+
+        model = DQN.load(".../rl_model_5000_steps.zip", env=env)
+        model.load_replay_buffer(".../rl_model_replay_buffer_5000_steps.pkl")
+        reward_model = GailRewardModel.load(".../rl_model_gail_5000_steps.pt")
+        model.learn(10_000, callback=GailCallback(reward_model), reset_num_timesteps=False)
+
+    Use it next to :class:`GailCallback` (``callback=[GailCallback(...), GailCheckpointCallback(...)]``).
+
+    :param save_freq: Save checkpoints every ``save_freq`` calls of the callback (env steps / n_envs)
+    :param save_path: Folder of the checkpoints
+    :param name_prefix: Common prefix of the saved files
+    :param save_replay_buffer: Save the model's replay buffer too (default True: GAIL's agent data lives there)
+    :param save_vecnormalize: Save the ``VecNormalize`` statistics too
+    :param verbose: Verbosity level: 0 no output, 2 one line per saved file
+    """
+
+    def __init__(
+        self,
+        save_freq: int,
+        save_path: str,
+        name_prefix: str = "rl_model",
+        save_replay_buffer: bool = True,
+        save_vecnormalize: bool = True,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(save_freq, save_path, name_prefix, save_replay_buffer, save_vecnormalize, verbose)
+
+    def _on_step(self) -> bool:
+        result = super()._on_step()
+        if self.n_calls % self.save_freq == 0:
+            wrapper = unwrap_vec_wrapper(self.model.get_env(), GailVecEnvWrapper)  # type: ignore[arg-type]
+            reward_model = getattr(wrapper, "reward_model", None)
+            if reward_model is None:
+                raise RuntimeError(
+                    "GailCheckpointCallback found no GAIL reward model on the training env: use it together with "
+                    "GailCallback, e.g. callback=[GailCallback(demonstrations), GailCheckpointCallback(...)]"
+                )
+            path = self._checkpoint_path("gail_", extension="pt")
+            reward_model.save(path)
+            if self.verbose >= 2:
+                print(f"Saving GAIL reward model checkpoint to {os.fspath(path)}")
+        return result

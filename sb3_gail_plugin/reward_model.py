@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -13,8 +14,11 @@ from gymnasium import spaces
 from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.utils import get_device
 
+from sb3_gail_plugin import persistence
 from sb3_gail_plugin.demonstrations import DemonstrationSource, load_demonstrations
 from sb3_gail_plugin.discriminator import Discriminator, TensorObs, flatten_input
+from sb3_gail_plugin.regularizers import gradient_penalty
+from sb3_gail_plugin.tensor_data import TransitionTensors, copy_obs, index_obs, to_tensor
 from sb3_gail_plugin.transitions import ObsArray, Transitions, conform_transitions
 
 ArrayOrTensor = Union[np.ndarray, th.Tensor]
@@ -22,24 +26,6 @@ ObsInput = Union[ArrayOrTensor, Mapping[str, ArrayOrTensor]]
 
 REWARD_FORMS = ("gail", "neg_log", "airl")
 AGENT_DATA_SOURCES = ("rollout", "replay")
-
-
-def _to_tensor(values: Any, device: th.device) -> Any:
-    if isinstance(values, Mapping):
-        return {key: _to_tensor(value, device) for key, value in values.items()}
-    return th.as_tensor(np.asarray(values) if not isinstance(values, th.Tensor) else values, device=device)
-
-
-def _index(values: TensorObs, index: th.Tensor) -> TensorObs:
-    if isinstance(values, dict):
-        return {key: value[index] for key, value in values.items()}
-    return values[index]
-
-
-def _copy_obs(obs: Any) -> ObsArray:
-    if isinstance(obs, dict):
-        return {key: np.array(value) for key, value in obs.items()}
-    return np.array(obs)
 
 
 def reward_from_logits(logits: th.Tensor, reward_form: str = "gail") -> th.Tensor:
@@ -58,31 +44,6 @@ def reward_from_logits(logits: th.Tensor, reward_form: str = "gail") -> th.Tenso
     if reward_form == "airl":
         return logits
     raise ValueError(f"reward_form must be one of {REWARD_FORMS}, got {reward_form!r}")
-
-
-class _TensorSet:
-    """Transitions as tensors on a device, followed by one absorbing sample per termination when asked."""
-
-    def __init__(self, transitions: Transitions, device: th.device, absorbing: bool) -> None:
-        n = len(transitions)
-        rows = np.arange(n)
-        self.n_real = n
-        if absorbing:
-            # an absorbing sample copies a terminal row; the discriminator zeroes all its features but the flag
-            rows = np.concatenate([rows, np.flatnonzero(transitions.terminals)])
-        self.obs = _to_tensor(transitions[rows].observations, device)
-        self.actions = None if transitions.actions is None else _to_tensor(transitions.actions[rows], device)
-        self.next_obs = _to_tensor(transitions[rows].next_observations, device)
-        self.absorbing = th.zeros(len(rows), device=device)
-        self.absorbing[n:] = 1.0
-        self.terminals = th.as_tensor(transitions.terminals[rows], dtype=th.float32, device=device)
-
-    def __len__(self) -> int:
-        return len(self.absorbing)
-
-    def inputs(self, index: th.Tensor) -> Tuple[TensorObs, Optional[th.Tensor], TensorObs, th.Tensor]:
-        actions = None if self.actions is None else self.actions[index]
-        return _index(self.obs, index), actions, _index(self.next_obs, index), self.absorbing[index]
 
 
 class GailRewardModel:
@@ -107,7 +68,9 @@ class GailRewardModel:
         time-limit truncation is followed by a learned absorbing state, for expert and agent data;
         :meth:`estimate` adds the absorbing state's discounted value ``gamma / (1 - gamma) * r_abs`` to
         the reward of terminal transitions, which is exact for a Q-target that stops at the termination
-    :param gamma: Discount of the absorbing state's value (``GailCallback`` sets the model's gamma)
+    :param gamma: Discount of the absorbing state's value, in [0, 1): the discount of the RL algorithm's
+        target. ``None`` (default): ``GailCallback`` sets the model's ``gamma`` at training start; without
+        the callback, :meth:`estimate` refuses to fold the absorbing value until it is set
     :param center_on_absorbing: With ``absorbing=True``: subtract the absorbing state's reward from
         every reward, so that the absorbing state is worth 0 and nothing is added to terminal
         transitions. A constant shift of every reward, absorbing state included, leaves the optimal
@@ -127,11 +90,14 @@ class GailRewardModel:
         collected since the last training, then cleared) or ``"replay"`` (the replay buffer, as in DAC)
     :param replay_window: With ``"replay"``: sample only the most recent ``replay_window`` transitions
     :param policy_expert_fraction: Fraction of each policy batch that ``GailReplayBuffer`` fills with
-        expert transitions (relabelled by the discriminator like the rest); 0 disables it
+        expert transitions (relabelled by the discriminator like the rest); 0 disables it. ``None``
+        (default): 0.5 when the demonstrations have actions, 0 for state-only demonstrations (which
+        cannot be mixed into policy batches; a positive value is refused for them)
     :param target_new_data_count: New agent transitions needed before :meth:`ready_to_train` says yes;
         defaults to ``batch_size``
     :param device: Torch device of the discriminator
-    :param seed: Seed of the minibatch sampling
+    :param seed: Seed of the discriminator's initial weights and of the minibatch sampling, independent
+        of the global torch RNG; ``None`` draws them from the global torch RNG (``th.manual_seed``)
     """
 
     def __init__(
@@ -145,7 +111,7 @@ class GailRewardModel:
         learning_rate: float = 1e-3,
         reward_form: str = "airl",
         absorbing: bool = True,
-        gamma: float = 0.99,
+        gamma: Optional[float] = None,
         center_on_absorbing: bool = False,
         normalize_reward: bool = False,
         reward_clip: Optional[float] = 10.0,
@@ -157,7 +123,7 @@ class GailRewardModel:
         normalize_obs: bool = True,
         agent_data_source: str = "replay",
         replay_window: Optional[int] = None,
-        policy_expert_fraction: float = 0.5,
+        policy_expert_fraction: Optional[float] = None,
         target_new_data_count: Optional[int] = None,
         device: Union[th.device, str] = "auto",
         seed: Optional[int] = None,
@@ -168,7 +134,7 @@ class GailRewardModel:
         checks: List[Tuple[bool, str, Any]] = [
             (learning_rate > 0, "learning_rate must be positive", learning_rate),
             (reward_form in REWARD_FORMS, f"reward_form must be one of {REWARD_FORMS}", reward_form),
-            (0.0 <= gamma < 1.0, "gamma must be in [0, 1)", gamma),
+            (gamma is None or 0.0 <= gamma < 1.0, "gamma must be in [0, 1) or None", gamma),
             (reward_clip is None or reward_clip > 0, "reward_clip must be positive or None", reward_clip),
             (gradient_penalty >= 0, "gradient_penalty must be >= 0", gradient_penalty),
             (entropy_coef >= 0, "entropy_coef must be >= 0", entropy_coef),
@@ -179,7 +145,11 @@ class GailRewardModel:
                 agent_data_source,
             ),
             (replay_window is None or replay_window >= 1, "replay_window must be a positive integer or None", replay_window),
-            (0.0 <= policy_expert_fraction < 1.0, "policy_expert_fraction must be in [0, 1)", policy_expert_fraction),
+            (
+                policy_expert_fraction is None or 0.0 <= policy_expert_fraction < 1.0,
+                "policy_expert_fraction must be in [0, 1) or None",
+                policy_expert_fraction,
+            ),
         ]
         for ok, message, value in checks:
             if not ok:
@@ -192,7 +162,7 @@ class GailRewardModel:
         self.learning_rate = float(learning_rate)
         self.reward_form = reward_form
         self.absorbing = bool(absorbing)
-        self.gamma = float(gamma)
+        self.gamma = None if gamma is None else float(gamma)
         self.center_on_absorbing = bool(center_on_absorbing)
         self.normalize_reward = bool(normalize_reward)
         self.reward_clip = reward_clip
@@ -204,30 +174,40 @@ class GailRewardModel:
         self.normalize_obs = bool(normalize_obs)
         self.agent_data_source = agent_data_source
         self.replay_window = replay_window
-        self.policy_expert_fraction = float(policy_expert_fraction)
         self.target_new_data_count = self.batch_size if target_new_data_count is None else int(target_new_data_count)
         self.device = get_device(device)
         self.seed = seed
 
-        self.discriminator = Discriminator(
-            observation_space,
-            action_space,
-            hidden_dims,
-            inputs=inputs,
-            absorbing=self.absorbing,
-            spectral_norm=self.spectral_norm,
-        ).to(self.device)
+        # A seed makes the initial weights independent of the global torch RNG (which it leaves untouched)
+        with th.random.fork_rng(devices=[]) if seed is not None else nullcontext():
+            if seed is not None:
+                th.manual_seed(seed)
+            self.discriminator = Discriminator(
+                observation_space,
+                action_space,
+                hidden_dims,
+                inputs=inputs,
+                absorbing=self.absorbing,
+                spectral_norm=self.spectral_norm,
+            ).to(self.device)
         self.expert_data = conform_transitions(
             load_demonstrations(demonstrations),
             observation_space,
             action_space,
             require_actions=self.discriminator.uses_actions,
         )
+        if policy_expert_fraction is None:
+            policy_expert_fraction = 0.5 if self.expert_data.actions is not None else 0.0
+        elif policy_expert_fraction > 0 and self.expert_data.actions is None:
+            raise ValueError(
+                f"policy_expert_fraction={policy_expert_fraction} mixes expert transitions into policy batches, which "
+                "needs expert actions, but the demonstrations have none: use policy_expert_fraction=0 (or None)"
+            )
+        self.policy_expert_fraction = float(policy_expert_fraction)
         self.optimizer = th.optim.Adam(self.discriminator.parameters(), lr=self.learning_rate)
         self.generator = th.Generator(device="cpu")
-        if seed is not None:
-            self.generator.manual_seed(seed)
-        self._expert = _TensorSet(self.expert_data, self.device, self.absorbing)
+        self.generator.manual_seed(seed if seed is not None else int(th.randint(2**62, (1,)).item()))
+        self._expert = TransitionTensors(self.expert_data, self.device, self.absorbing)
         if self.normalize_obs:
             features = flatten_input(self._expert.obs, observation_space)[: self._expert.n_real]
             self.discriminator.set_obs_normalization(features.mean(dim=0), features.std(dim=0))
@@ -264,9 +244,9 @@ class GailRewardModel:
         dones = np.array(dones, dtype=bool).reshape(-1)
         self._collected.append(
             Transitions(
-                observations=_copy_obs(observations),
+                observations=copy_obs(observations),
                 actions=np.array(actions),
-                next_observations=_copy_obs(next_observations),
+                next_observations=copy_obs(next_observations),
                 dones=dones,
                 timeouts=np.zeros_like(dones) if timeouts is None else np.array(timeouts, dtype=bool).reshape(-1) & dones,
             )
@@ -304,9 +284,9 @@ class GailRewardModel:
             raise ValueError("The demonstrations have no actions: they cannot be mixed into policy batches")
         index = th.randint(self._expert.n_real, (n,), generator=self.generator).to(self.device)
         return (
-            _index(self._expert.obs, index),
+            index_obs(self._expert.obs, index),
             self._expert.actions[index],
-            _index(self._expert.next_obs, index),
+            index_obs(self._expert.next_obs, index),
             self._expert.terminals[index],
         )
 
@@ -336,7 +316,7 @@ class GailRewardModel:
             name="agent data",
             require_actions=self.discriminator.uses_actions,
         )
-        agent = _TensorSet(agent_data, self.device, self.absorbing)
+        agent = TransitionTensors(agent_data, self.device, self.absorbing)
         expert = self._expert
         smooth = self.label_smoothing
         labels = th.cat([th.full((self.batch_size,), 1.0 - smooth), th.full((self.batch_size,), smooth)]).to(self.device)
@@ -386,21 +366,8 @@ class GailRewardModel:
         return result
 
     def _gradient_penalty(self, expert_features: th.Tensor, agent_features: th.Tensor, real: th.Tensor) -> th.Tensor:
-        """
-        ``E[(||grad_x D(x)|| - 1)^2]`` on random interpolates of expert and agent inputs. Pairs with an
-        absorbing sample are left out: the absorbing state is a discrete extra state, and a slope bound
-        towards it would keep its reward near the expert's (its features are those of the mean state).
-
-        :param expert_features: Discriminator features of expert samples
-        :param agent_features: Discriminator features of as many agent samples
-        :param real: Which pairs have no absorbing sample (boolean, one per pair)
-        """
-        alpha = th.rand(expert_features.shape[0], 1, generator=self.generator).to(self.device)
-        mixed = (alpha * expert_features + (1 - alpha) * agent_features).requires_grad_(True)
-        (gradients,) = th.autograd.grad(self.discriminator.net(mixed).sum(), mixed, create_graph=True)
-        # sqrt(x + eps) rather than norm(): the norm's derivative is NaN where the gradient is zero
-        norms = th.sqrt(gradients.pow(2).sum(dim=1) + 1e-12)
-        return ((norms - 1) ** 2 * real).sum() / real.sum().clamp(min=1)
+        """The gradient penalty of :func:`~sb3_gail_plugin.regularizers.gradient_penalty` on D's network."""
+        return gradient_penalty(self.discriminator.net, expert_features, agent_features, real, self.generator)
 
     # ----------------------------------------------------------------------------------- rewards
     def _raw_rewards(
@@ -453,16 +420,22 @@ class GailRewardModel:
         out_device = reference.device if isinstance(reference, th.Tensor) else self.device
         with th.no_grad():
             rewards = self._raw_rewards(
-                _to_tensor(obs, self.device),
-                None if actions is None else _to_tensor(actions, self.device),
-                None if next_obs is None else _to_tensor(next_obs, self.device),
+                to_tensor(obs, self.device),
+                None if actions is None else to_tensor(actions, self.device),
+                None if next_obs is None else to_tensor(next_obs, self.device),
             )
             if self.absorbing and self.center_on_absorbing:
                 rewards = self._transform(rewards - self._absorbing_reward(), centered=True)
             else:
                 rewards = self._transform(rewards)
                 if self.absorbing and dones is not None:
-                    terminals = _to_tensor(dones, self.device).reshape(-1).float()
+                    if self.gamma is None:
+                        raise RuntimeError(
+                            "gamma is not set: the absorbing state's value gamma / (1 - gamma) * r_abs needs the discount "
+                            "of the RL algorithm. GailCallback sets it from the model at training start; without the "
+                            "callback, pass gamma=model.gamma to GailRewardModel (or set reward_model.gamma)"
+                        )
+                    terminals = to_tensor(dones, self.device).reshape(-1).float()
                     absorbing_value = self.gamma / (1.0 - self.gamma) * self._transform(self._absorbing_reward())
                     rewards = rewards + terminals * absorbing_value
         return rewards.reshape(-1, 1).to(out_device)
@@ -495,21 +468,25 @@ class GailRewardModel:
 
     def save(self, path: Union[str, os.PathLike[str]]) -> None:
         """
-        Save the reward model: spaces, arguments, discriminator weights (with its observation
-        normalisation), optimiser state, reward statistics and the expert demonstrations (so that
-        training can go on after :meth:`load`). The collected agent set is not saved.
+        Save everything training depends on, so that a loaded model trains exactly as this one would:
+        spaces, arguments (``gamma`` included), discriminator weights (with its observation
+        normalisation), optimiser state, the sampling generator's state, reward statistics, the
+        collected transitions not yet trained on, and the expert demonstrations. The file holds only
+        tensors and plain values, and :meth:`load` reads it without executing code.
 
-        :param path: File to write (a torch pickle)
+        :param path: File to write
         """
-        th.save(
+        persistence.save_state(
             {
-                "observation_space": self.observation_space,
-                "action_space": self.action_space,
+                "observation_space": persistence.space_to_dict(self.observation_space),
+                "action_space": persistence.space_to_dict(self.action_space),
                 "kwargs": self._init_kwargs(),
-                "expert_data": self.expert_data,
+                "expert_data": persistence.transitions_to_dict(self.expert_data),
+                "collected_data": persistence.transitions_to_dict(self.agent_data),
                 "discriminator": self.discriminator.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
-                "reward_stats": (self.reward_stats.mean, self.reward_stats.var, self.reward_stats.count),
+                "generator": self.generator.get_state(),
+                "reward_stats": [float(self.reward_stats.mean), float(self.reward_stats.var), float(self.reward_stats.count)],
                 "n_updates": self.n_updates,
             },
             path,
@@ -518,16 +495,29 @@ class GailRewardModel:
     @classmethod
     def load(cls, path: Union[str, os.PathLike[str]], device: Union[th.device, str] = "auto") -> GailRewardModel:
         """
-        Load a reward model written by :meth:`save` (a class method, like SB3's ``DQN.load``).
+        Load a reward model written by :meth:`save` (a class method, like SB3's ``DQN.load``). Only
+        tensors and plain values are read (``torch.load(weights_only=True)``): a crafted file cannot
+        execute code.
 
         :param path: File written by :meth:`save`
         :param device: Device to load the discriminator onto
-        :return: The reward model
+        :return: The reward model, in the state it was saved in
         """
-        data = th.load(path, map_location=get_device(device), weights_only=False)
-        model = cls(data["observation_space"], data["action_space"], data["expert_data"], device=device, **data["kwargs"])
+        data = persistence.load_state(path)
+        expert_data = persistence.transitions_from_dict(data["expert_data"])
+        model = cls(
+            persistence.space_from_dict(data["observation_space"]),
+            persistence.space_from_dict(data["action_space"]),
+            expert_data,
+            device=device,
+            **data["kwargs"],
+        )
         model.discriminator.load_state_dict(data["discriminator"])
         model.optimizer.load_state_dict(data["optimizer"])
-        model.reward_stats.mean, model.reward_stats.var, model.reward_stats.count = data["reward_stats"]
-        model.n_updates = data["n_updates"]
+        model.generator.set_state(data["generator"])
+        mean, var, count = data["reward_stats"]
+        model.reward_stats.mean, model.reward_stats.var, model.reward_stats.count = np.array(mean), np.array(var), count
+        collected = persistence.transitions_from_dict(data["collected_data"])
+        model._collected = [] if collected is None else [collected]
+        model.n_updates = int(data["n_updates"])
         return model

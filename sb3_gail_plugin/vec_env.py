@@ -37,6 +37,10 @@ class GailVecEnvWrapper(VecEnvWrapper):
     Place it where the observations are the raw ones the replay buffer stores: below
     ``VecNormalize`` (``GailCallback`` does that for you).
 
+    Recording is on while ``recording`` is True: ``GailCallback`` turns it on at each training start
+    and off at training end, so that stepping ``model.get_env()`` after ``learn()`` (SB3's usual
+    ``model.predict`` loop) feeds nothing to the discriminator.
+
     :param venv: The vectorized environment to wrap
     :param reward_model: The reward model that collects the transitions (can be set later)
     """
@@ -44,6 +48,7 @@ class GailVecEnvWrapper(VecEnvWrapper):
     def __init__(self, venv: VecEnv, reward_model: Optional[GailRewardModel] = None) -> None:
         super().__init__(venv)
         self.reward_model = reward_model
+        self.recording = True
         self._last_obs: Any = None
         self._actions: Optional[np.ndarray] = None
 
@@ -62,7 +67,7 @@ class GailVecEnvWrapper(VecEnvWrapper):
 
     def step_wait(self) -> VecEnvStepReturn:
         new_obs, rewards, dones, infos = self.venv.step_wait()
-        if self.reward_model is not None:
+        if self.reward_model is not None and self.recording:
             if self._last_obs is None or self._actions is None:
                 raise RuntimeError(
                     "GailVecEnvWrapper does not know the observations this step started from: reset() the "

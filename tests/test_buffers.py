@@ -1,4 +1,5 @@
 import pickle
+from typing import Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -8,6 +9,7 @@ from gymnasium import spaces
 from stable_baselines3 import DQN, SAC
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_gail_plugin import DictGailReplayBuffer, GailCallback, GailReplayBuffer, GailRewardModel, Transitions
@@ -40,14 +42,16 @@ def _sample_twice(buffer, batch_size, env, seed):
 @pytest.fixture
 def cartpole_reward_model(cartpole_demos):
     env = gym.make("CartPole-v1")
-    return GailRewardModel(env.observation_space, env.action_space, cartpole_demos, device="cpu", seed=0)
+    return GailRewardModel(env.observation_space, env.action_space, cartpole_demos, gamma=0.99, device="cpu", seed=0)
 
 
 @pytest.fixture
 def unmixed_reward_model(cartpole_demos):
     """Policy batches made of buffer rows only, to compare them row by row with the stored data."""
     env = gym.make("CartPole-v1")
-    return GailRewardModel(env.observation_space, env.action_space, cartpole_demos, policy_expert_fraction=0.0, device="cpu")
+    return GailRewardModel(
+        env.observation_space, env.action_space, cartpole_demos, policy_expert_fraction=0.0, gamma=0.99, device="cpu"
+    )
 
 
 @pytest.mark.parametrize("optimize_memory_usage", [False, True])
@@ -116,7 +120,8 @@ def test_dict_buffer_relabels():
     obs_space = spaces.Dict({"x": spaces.Box(-1, 1, (2,), np.float32), "k": spaces.Discrete(3)})
     n = 8
     obs = {"x": np.random.uniform(-1, 1, (n, 2)).astype(np.float32), "k": np.arange(n) % 3}
-    rm = GailRewardModel(obs_space, spaces.Discrete(2), Transitions(obs, np.arange(n) % 2, obs, np.zeros(n)), device="cpu")
+    demos = Transitions(obs, np.arange(n) % 2, obs, np.zeros(n))
+    rm = GailRewardModel(obs_space, spaces.Discrete(2), demos, gamma=0.99, device="cpu")
     buffer = DictGailReplayBuffer(50, obs_space, spaces.Discrete(2))
     for i in range(n):
         one = {key: value[i : i + 1] for key, value in obs.items()}
@@ -179,3 +184,113 @@ def test_sac_box_actions_are_relabelled_in_env_units(tmp_path):
     th.testing.assert_close(
         samples.rewards, callback.reward_model.estimate(samples.observations, env_actions, dones=samples.dones)
     )
+
+
+def _counter_buffer(buffer_size: int, n_steps: int, optimize_memory_usage: bool) -> GailReplayBuffer:
+    """Observations count the steps (every feature = t), so (obs, next_obs) of a real transition differ by 1."""
+    env = gym.make("CartPole-v1")
+    buffer = GailReplayBuffer(
+        buffer_size,
+        env.observation_space,
+        env.action_space,
+        optimize_memory_usage=optimize_memory_usage,
+        handle_timeout_termination=not optimize_memory_usage,
+    )
+    for t in range(n_steps):
+        obs = np.full((1, 4), t, dtype=np.float32)
+        buffer.add(obs, obs + 1, np.array([[t % 2]]), np.array([1.0]), np.array([False]), [{}])
+    return buffer
+
+
+@pytest.mark.parametrize("optimize_memory_usage", [False, True])
+@pytest.mark.parametrize("n_steps", [37, 250])  # before and after the buffer (size 100) wraps around
+def test_sample_transitions_rows_are_real_transitions(optimize_memory_usage, n_steps):
+    buffer = _counter_buffer(100, n_steps, optimize_memory_usage)
+    np.random.seed(0)
+    sampled = buffer.sample_transitions(5000)
+    # each sampled row is one stored transition: its next observation is the step after its observation
+    np.testing.assert_array_equal(sampled.next_observations - sampled.observations, 1.0)
+    steps = sampled.observations[:, 0].astype(int)
+    np.testing.assert_array_equal(sampled.actions, steps % 2)
+    # every valid row is sampled, the newest included; nothing older than the buffer holds
+    valid = min(n_steps, 100 - int(optimize_memory_usage and n_steps > 100))
+    assert set(steps) == set(range(n_steps - valid, n_steps))
+    window = buffer.sample_transitions(2000, window=10).observations[:, 0].astype(int)
+    assert set(window) == set(range(n_steps - 10, n_steps))
+
+
+def _sampled_rows(buffer: GailReplayBuffer, batch_size: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The (row, env) indices that ``buffer.sample(batch_size)`` draws after ``np.random.seed(seed)``."""
+    np.random.seed(seed)
+    if buffer.optimize_memory_usage and buffer.full:
+        rows = (np.random.randint(1, buffer.buffer_size, size=batch_size) + buffer.pos) % buffer.buffer_size
+    else:
+        rows = np.random.randint(0, buffer.buffer_size if buffer.full else buffer.pos, size=batch_size)
+    return rows, np.random.randint(0, buffer.n_envs, size=batch_size)
+
+
+@pytest.mark.parametrize("optimize_memory_usage", [False, True])
+def test_truncations_get_no_absorbing_value_whatever_handle_timeout_termination(cartpole_demos, optimize_memory_usage):
+    """handle_timeout_termination=False (needed by optimize_memory_usage) puts truncations into SB3's dones."""
+    env = gym.make("CartPole-v1")
+    rm = GailRewardModel(
+        env.observation_space, env.action_space, cartpole_demos, policy_expert_fraction=0.0, gamma=0.9, seed=0
+    )
+    assert abs(rm.estimate(np.zeros((1, 4)), np.zeros(1), dones=np.ones(1)) - rm.estimate(np.zeros((1, 4)), np.zeros(1))) > 0.1
+    buffer = GailReplayBuffer(
+        600,  # 300 rows of 2 envs
+        env.observation_space,
+        env.action_space,
+        n_envs=2,
+        optimize_memory_usage=optimize_memory_usage,
+        handle_timeout_termination=not optimize_memory_usage,
+    )
+    rng = np.random.default_rng(0)
+    terminated, truncated = np.zeros((200, 2), dtype=bool), np.zeros((200, 2), dtype=bool)
+    for t in range(200):
+        ends = rng.random(2) < 0.2
+        terminated[t] = ends & (rng.random(2) < 0.5)
+        truncated[t] = ends & ~terminated[t]
+        infos = [{"TimeLimit.truncated": bool(truncated[t, i])} for i in range(2)]
+        obs = rng.normal(size=(2, 4)).astype(np.float32)
+        buffer.add(obs, rng.normal(size=(2, 4)).astype(np.float32), rng.integers(0, 2, (2, 1)), np.ones(2), ends, infos)
+    np.testing.assert_array_equal(buffer.truncations[:200], truncated)
+    buffer.set_reward_model(rm)
+    rows, envs = _sampled_rows(buffer, 256, seed=1)
+    np.random.seed(1)
+    samples = buffer.sample(256)
+    # the RL target's dones keep SB3's meaning: truncations are episode ends only without timeout handling
+    expected_dones = terminated[rows, envs] | (truncated[rows, envs] & optimize_memory_usage)
+    np.testing.assert_array_equal(samples.dones.numpy().ravel(), expected_dones)
+    assert truncated[rows, envs].any() and terminated[rows, envs].any()
+    # ... but the absorbing value is folded into terminations only
+    expected = rm.estimate(samples.observations, samples.actions, dones=th.as_tensor(terminated[rows, envs]))
+    th.testing.assert_close(samples.rewards, expected)
+    # the discriminator's replay data marks truncations as time-limit ends: no absorbing sample for them
+    np.random.seed(2)
+    data = buffer.sample_transitions(2000)
+    assert data.timeouts.any() and data.terminals.any()
+    np.testing.assert_array_equal(data.terminals, ~data.timeouts & data.dones)
+    stored = {tuple(row) for row in buffer.observations[:200][truncated].round(5)}
+    assert all(tuple(row) in stored for row in data.observations[data.timeouts].round(5))
+
+
+def test_optimize_memory_usage_refuses_next_observation_inputs(cartpole_demos):
+    env = gym.make("CartPole-v1")
+    rm = GailRewardModel(env.observation_space, env.action_space, cartpole_demos, inputs="sas", gamma=0.99)
+    buffer = GailReplayBuffer(
+        100, env.observation_space, env.action_space, optimize_memory_usage=True, handle_timeout_termination=False
+    )
+    with pytest.raises(ValueError, match=r"inputs='sas'.*optimize_memory_usage"):
+        buffer.set_reward_model(rm)
+
+
+def test_expert_mixing_refuses_n_step_discounts(cartpole_reward_model):
+    samples = ReplayBufferSamples(th.zeros(4, 4), th.zeros(4, 1), th.zeros(4, 4), th.zeros(4, 1), th.zeros(4, 1))
+    if "discounts" not in ReplayBufferSamples._fields:
+        pytest.skip("this SB3 version has no n-step discounts")
+    env = gym.make("CartPole-v1")
+    buffer = GailReplayBuffer(10, env.observation_space, env.action_space)
+    buffer.set_reward_model(cartpole_reward_model)
+    with pytest.raises(ValueError, match="n-step discounts"):
+        buffer._relabel(samples._replace(discounts=th.ones(4, 1)), th.zeros(4, 1), None)

@@ -19,6 +19,7 @@ def _train_gail_dqn(demonstrations, seed: int, budget: int):
     return model, evaluation, gail
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_gail_dqn_reaches_expert_return_from_5_episodes(cartpole_demos, seed):
     """A fixed budget, then the final policy is evaluated on the true reward, which DQN never saw."""

@@ -253,6 +253,84 @@ def test_dict_observations_with_vecnormalize_end_to_end():
     np.testing.assert_allclose(raw.rewards, gail.reward_model.estimate(raw.observations, raw.actions, dones=raw.dones))
     # the defaults end to end: D trained on replay samples of the Dict buffer, expert rows in policy batches
     defaults = GailCallback(demos, update_per_collect=3)
-    model.learn(256, callback=defaults, reset_num_timesteps=False)
+    with pytest.warns(UserWarning, match="replaces it with a fresh one"):
+        model.learn(256, callback=defaults, reset_num_timesteps=False)
+    assert defaults.reward_model is not gail.reward_model
     assert defaults.last_stats["n_agent_transitions"] == 64 * 3
     assert defaults.reward_model.n_collected == 0
+
+
+@pytest.mark.parametrize("agent_data_source", ["replay", "rollout"])
+def test_wrapper_stops_recording_after_learn_and_resumes_on_the_next(cartpole_demos, agent_data_source):
+    gail = GailCallback(cartpole_demos, agent_data_source=agent_data_source, update_per_collect=2, target_new_data_count=NEVER)
+    model = _dqn("CartPole-v1")
+    model.learn(200, callback=gail)
+    collected = gail.reward_model.n_collected
+    assert collected == 200
+    env = model.get_env()
+    obs = env.reset()
+    for _ in range(300):  # SB3's usual evaluation loop on the training env
+        obs, _, _, _ = env.step(model.predict(obs, deterministic=True)[0])
+    assert gail.reward_model.n_collected == collected
+    model.learn(100, callback=gail, reset_num_timesteps=False)
+    assert gail.reward_model.n_collected == model.num_timesteps > collected  # the new learn() steps only
+
+
+def test_state_only_demonstrations_train_dqn_without_expert_mixing(cartpole_demos):
+    demos = cartpole_demos.without_actions()
+    gail = GailCallback(demos, inputs="ss", update_per_collect=2)
+    model = _dqn("CartPole-v1", learning_starts=50, train_freq=16, gradient_steps=2)
+    model.learn(300, callback=gail)  # gradient steps ran: the buffer was sampled and relabelled
+    assert gail.reward_model.policy_expert_fraction == 0.0 and gail.reward_model.n_updates > 0
+    assert model._n_updates > 0
+    with pytest.raises(ValueError, match=r"policy_expert_fraction=0.5.*no.*actions|policy_expert_fraction=0.5"):
+        _dqn("CartPole-v1").learn(10, callback=GailCallback(demos, inputs="ss", policy_expert_fraction=0.5))
+
+
+def test_gamma_is_the_models_and_checked(cartpole_demos):
+    gail = GailCallback(cartpole_demos, update_per_collect=1)
+    _dqn("CartPole-v1", gamma=0.9).learn(200, callback=gail)
+    assert gail.reward_model.gamma == 0.9
+    with pytest.raises(ValueError, match=r"gamma in \[0, 1\), got gamma=1.0"):
+        _dqn("CartPole-v1", gamma=1.0).learn(10, callback=GailCallback(cartpole_demos))
+    _dqn("CartPole-v1", gamma=1.0).learn(200, callback=GailCallback(cartpole_demos, absorbing=False))
+    env = gym.make("CartPole-v1")
+    mismatched = GailRewardModel(env.observation_space, env.action_space, cartpole_demos, gamma=0.95)
+    with pytest.raises(ValueError, match=r"expected 0\.99, got 0\.95"):
+        _dqn("CartPole-v1").learn(10, callback=GailCallback(mismatched))
+    # without the callback, nothing sets gamma: sampling says what to do instead of folding with a made-up one
+    manual = GailRewardModel(env.observation_space, env.action_space, cartpole_demos)
+    model = _dqn("CartPole-v1", learning_starts=1000)
+    model.learn(200)  # fills the buffer; no gradient step, so no reward model needed yet
+    model.replay_buffer.set_reward_model(manual)
+    with pytest.raises(RuntimeError, match=r"gamma=model\.gamma"):
+        model.replay_buffer.sample(64)
+    manual.gamma = model.gamma
+    assert model.replay_buffer.sample(64).rewards.shape == (64, 1)
+
+
+def test_verbosity_levels(cartpole_demos, capsys):
+    for verbose in (0, 1, 2):
+        _dqn(VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))).learn(
+            256, callback=GailCallback(cartpole_demos, update_per_collect=1, verbose=verbose)
+        )
+        out = capsys.readouterr().out
+        if verbose == 0:
+            assert out == ""
+        else:
+            assert "built a reward model from 2500 expert transitions" in out
+            assert "below VecNormalize" in out
+        assert ("GAIL at" in out) == (verbose == 2)
+
+
+def test_readme_lists_every_logged_key(cartpole_demos):
+    from pathlib import Path
+
+    writer = MemoryWriter()
+    model = _dqn("CartPole-v1", train_freq=64)
+    model.set_logger(Logger(folder=None, output_formats=[writer]))
+    model.learn(1000, callback=GailCallback(cartpole_demos, update_per_collect=2), log_interval=1)
+    logged = {key for record in writer.records for key in record if key.startswith("gail/")}
+    assert {"gail/absorbing_reward", "gail/grad_penalty", "gail/disc_loss"} <= logged
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert [key for key in sorted(logged) if f"`{key}`" not in readme] == []

@@ -1,0 +1,65 @@
+"""Transition batches as tensors on the reward model's device."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Tuple
+
+import numpy as np
+import torch as th
+
+from sb3_gail_plugin.discriminator import TensorObs
+from sb3_gail_plugin.transitions import ObsArray, Transitions
+
+
+def to_tensor(values: Any, device: th.device) -> Any:
+    """A tensor (or a dict of tensors) on ``device`` from numpy arrays, tensors or nested dicts of them."""
+    if isinstance(values, Mapping):
+        return {key: to_tensor(value, device) for key, value in values.items()}
+    return th.as_tensor(np.asarray(values) if not isinstance(values, th.Tensor) else values, device=device)
+
+
+def index_obs(values: TensorObs, index: th.Tensor) -> TensorObs:
+    """Rows ``index`` of a batch of observations (a tensor or a dict of tensors)."""
+    if isinstance(values, dict):
+        return {key: value[index] for key, value in values.items()}
+    return values[index]
+
+
+def copy_obs(obs: Any) -> ObsArray:
+    """A numpy copy of a batch of observations (an array or a dict of arrays)."""
+    if isinstance(obs, dict):
+        return {key: np.array(value) for key, value in obs.items()}
+    return np.array(obs)
+
+
+class TransitionTensors:
+    """
+    Transitions as tensors on a device, followed by one absorbing sample per termination when asked
+    (an absorbing sample copies a terminal row; the discriminator zeroes all its features but the flag).
+
+    :param transitions: The transitions
+    :param device: Where the tensors live
+    :param absorbing: Append one absorbing sample per termination (not per time-limit truncation)
+    """
+
+    def __init__(self, transitions: Transitions, device: th.device, absorbing: bool) -> None:
+        n = len(transitions)
+        rows = np.arange(n)
+        self.n_real = n
+        if absorbing:
+            rows = np.concatenate([rows, np.flatnonzero(transitions.terminals)])
+        selected = transitions[rows]
+        self.obs = to_tensor(selected.observations, device)
+        self.actions = None if selected.actions is None else to_tensor(selected.actions, device)
+        self.next_obs = to_tensor(selected.next_observations, device)
+        self.absorbing = th.zeros(len(rows), device=device)
+        self.absorbing[n:] = 1.0
+        self.terminals = th.as_tensor(selected.terminals, dtype=th.float32, device=device)
+
+    def __len__(self) -> int:
+        return len(self.absorbing)
+
+    def inputs(self, index: th.Tensor) -> Tuple[TensorObs, Optional[th.Tensor], TensorObs, th.Tensor]:
+        """Discriminator inputs of rows ``index``: observations, actions, next observations, absorbing flags."""
+        actions = None if self.actions is None else self.actions[index]
+        return index_obs(self.obs, index), actions, index_obs(self.next_obs, index), self.absorbing[index]
