@@ -239,7 +239,8 @@ def _load_imitation_path(path: Path) -> Transitions:
 def subsample_episodes(demonstrations: Transitions, every: int, seed: Optional[int] = None) -> Transitions:
     """
     Keep every ``every``-th transition of each episode, from a random offset per episode (DAC's
-    protocol, which makes few demonstrations less easy to memorise).
+    protocol, which makes few demonstrations less easy to memorise), and always each episode's last
+    transition, so that every kept episode still ends with its ``done`` (and ``timeout``) flag.
 
     :param demonstrations: Transitions stored episode after episode
     :param every: Keep one transition in ``every``
@@ -255,8 +256,10 @@ def subsample_episodes(demonstrations: Transitions, every: int, seed: Optional[i
     if len(ends) == 0 or ends[-1] != len(demonstrations) - 1:
         ends = np.append(ends, len(demonstrations) - 1)  # an unfinished last episode
     starts = np.concatenate([[0], ends[:-1] + 1])
-    keep = np.concatenate([np.arange(s + rng.integers(0, min(every, e - s + 1)), e + 1, every) for s, e in zip(starts, ends)])
-    return demonstrations[keep]
+    keep = [np.arange(s + rng.integers(0, min(every, e - s + 1)), e + 1, every) for s, e in zip(starts, ends)]
+    # the last transition carries the episode's done flag: without it a terminated episode has no absorbing sample
+    keep = [np.append(kept, e) if kept[-1] != e else kept for kept, e in zip(keep, ends)]
+    return demonstrations[np.concatenate(keep)]
 
 
 def load_demonstrations(source: DemonstrationSource, subsample_every: int = 1, seed: Optional[int] = None) -> Transitions:

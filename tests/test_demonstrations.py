@@ -165,3 +165,31 @@ def test_reward_model_checks_demonstrations_against_spaces(cartpole_demos):
         GailRewardModel(obs_space, spaces.Discrete(2), inf_demos)
     with pytest.raises(ValueError, match="have no actions"):
         GailRewardModel(obs_space, spaces.Discrete(2), cartpole_demos.without_actions())
+
+
+def _episodes(lengths, timeouts_at_end):
+    """Transitions whose observation is ``[episode index, step index]``, episode after episode."""
+    obs = np.array([[episode, step] for episode, length in enumerate(lengths) for step in range(length)], dtype=np.float32)
+    ends = np.cumsum(lengths) - 1
+    dones = np.zeros(len(obs), dtype=bool)
+    dones[ends] = True
+    timeouts = np.zeros(len(obs), dtype=bool)
+    timeouts[ends] = timeouts_at_end
+    return Transitions(obs, np.zeros(len(obs), dtype=np.int64), obs + 0.5, dones, timeouts, np.ones(len(obs)))
+
+
+def test_subsampling_keeps_each_episode_end():
+    lengths, ends_truncated = [7, 10, 13, 9], [False, False, False, True]
+    demos = _episodes(lengths, ends_truncated)
+    for seed in range(20):
+        sub = load_demonstrations(demos, subsample_every=4, seed=seed)
+        # each episode still ends with its done flag, terminations and truncations kept apart
+        np.testing.assert_array_equal(sub.observations[sub.dones, 1], np.array(lengths) - 1)
+        np.testing.assert_array_equal(sub.timeouts[sub.dones], ends_truncated)
+        assert sub.terminals.sum() == 3
+        for episode, length in enumerate(lengths):
+            steps = sub.observations[sub.observations[:, 0] == episode, 1].astype(int)
+            kept_dones = sub.dones[sub.observations[:, 0] == episode]
+            # every 4th step from an offset below 4, plus the last step; only the last one is done
+            assert steps[0] < 4 and np.all(np.diff(steps[:-1]) == 4) and 1 <= steps[-1] - steps[-2] <= 4
+            assert steps[-1] == length - 1 and kept_dones[-1] and not kept_dones[:-1].any()
