@@ -49,10 +49,13 @@ def collect_demonstrations(
 
     :param model: Any SB3 model (or object with SB3's ``predict(obs, deterministic=...)``)
     :param env: The environment: a ``gym.Env``, a ``VecEnv`` or an env id
-    :param n_episodes: Number of complete episodes to record
+    :param n_episodes: Number of complete episodes to record. With several envs, env ``i`` records
+        ``(n_episodes + i) // n_envs`` of them (SB3's ``evaluate_policy`` quotas), so that short
+        episodes are not favoured.
     :param deterministic: Whether to use the deterministic policy
     :param seed: Seed for the environment reset
-    :return: The recorded transitions, episode after episode, with env rewards
+    :return: The recorded transitions, episode after episode (env after env, each env's episodes in
+        the order they ended), with env rewards
     """
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be at least 1, got {n_episodes}")
@@ -67,15 +70,19 @@ def collect_demonstrations(
     normalizer = env if isinstance(env, VecNormalize) else None
     venv: VecEnv = normalizer.venv if normalizer is not None else env
 
-    episodes: List[Transitions] = []
+    # per-env quotas, as SB3's evaluate_policy: keeping the first episodes to end would favour short ones
+    targets = [(n_episodes + i) // venv.num_envs for i in range(venv.num_envs)]
+    episodes: List[List[Transitions]] = [[] for _ in range(venv.num_envs)]
     current: List[List[Dict[str, Any]]] = [[] for _ in range(venv.num_envs)]
     obs: Any = venv.reset()
-    while len(episodes) < n_episodes:
+    while any(len(done) < target for done, target in zip(episodes, targets)):
         policy_obs = normalizer.normalize_obs(obs) if normalizer is not None else obs
         actions, _ = model.predict(policy_obs, deterministic=deterministic)
         new_obs: Any
         new_obs, rewards, dones, infos = venv.step(actions)
         for i in range(venv.num_envs):
+            if len(episodes[i]) == targets[i]:
+                continue
             next_obs = infos[i]["terminal_observation"] if dones[i] else _obs_at(new_obs, i)
             current[i].append(
                 dict(
@@ -87,12 +94,11 @@ def collect_demonstrations(
                     timeout=bool(dones[i] and infos[i].get("TimeLimit.truncated", False)),
                 )
             )
-            if dones[i] and len(episodes) < n_episodes:
-                episodes.append(_from_transition_dicts(current[i]))
             if dones[i]:
+                episodes[i].append(_from_transition_dicts(current[i]))
                 current[i] = []
         obs = new_obs
-    return Transitions.concatenate(episodes)
+    return Transitions.concatenate([episode for env_episodes in episodes for episode in env_episodes])
 
 
 def save_demonstrations(demonstrations: Transitions, path: Union[str, os.PathLike[str]]) -> Path:

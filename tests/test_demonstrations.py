@@ -6,7 +6,7 @@ import pytest
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from sb3_gail_plugin import GailRewardModel, Transitions, collect_demonstrations, load_demonstrations, save_demonstrations
 
@@ -193,3 +193,48 @@ def test_subsampling_keeps_each_episode_end():
             # every 4th step from an offset below 4, plus the last step; only the last one is done
             assert steps[0] < 4 and np.all(np.diff(steps[:-1]) == 4) and 1 <= steps[-1] - steps[-2] <= 4
             assert steps[-1] == length - 1 and kept_dones[-1] and not kept_dones[:-1].any()
+
+
+class _FixedLengthEnv(gym.Env):
+    """Terminates after ``length`` steps; observes ``[length, step]``."""
+
+    def __init__(self, length: int) -> None:
+        self.length, self.steps = length, 0
+        self.observation_space = spaces.Box(0.0, 100.0, (2,), np.float32)
+        self.action_space = spaces.Discrete(2)
+
+    def _obs(self):
+        return np.array([self.length, self.steps], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.steps += 1
+        return self._obs(), 1.0, self.steps == self.length, False, {}
+
+
+class _AlwaysZero:
+    def predict(self, obs, deterministic=True):
+        return np.zeros(len(obs), dtype=np.int64), None
+
+
+def test_collect_with_several_envs_keeps_per_env_quotas():
+    def make_venv():
+        return DummyVecEnv([lambda length=length: _FixedLengthEnv(length) for length in (5, 40, 12)])
+
+    demos = collect_demonstrations(_AlwaysZero(), make_venv(), n_episodes=5)
+    ends = np.flatnonzero(demos.dones)
+    # evaluate_policy's quotas [1, 2, 2]; the first 5 episodes to end would be [5, 5, 12, 5, 5] steps long
+    np.testing.assert_array_equal(np.diff(np.concatenate([[-1], ends])), [5, 40, 40, 12, 12])
+    np.testing.assert_array_equal(demos.observations[ends, 0], [5, 40, 40, 12, 12])
+    np.testing.assert_array_equal(demos.next_observations[ends, 1], [5, 40, 40, 12, 12])  # real terminal observations
+    assert demos.terminals.sum() == 5
+    # deterministic order: env after env, whatever the episodes' lengths
+    again = collect_demonstrations(_AlwaysZero(), make_venv(), n_episodes=5)
+    np.testing.assert_array_equal(again.observations, demos.observations)
+    # more envs than episodes: the first envs get no quota
+    few = collect_demonstrations(_AlwaysZero(), make_venv(), n_episodes=2)
+    np.testing.assert_array_equal(few.observations[few.dones, 0], [40, 12])
