@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -13,6 +12,7 @@ import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
+from sb3_gail_plugin.safe_pickle import UnsafePickleError, safe_load
 from sb3_gail_plugin.transitions import ObsArray, Transitions, check_finite_and_non_empty
 
 DemonstrationSource = Union[Transitions, str, "os.PathLike[str]", Sequence[Any], Any]
@@ -302,12 +302,17 @@ def load_demonstrations(source: DemonstrationSource, subsample_every: int = 1, s
         else:
             try:
                 with open(path, "rb") as file:
-                    content = pickle.load(file)
-            except (pickle.UnpicklingError, EOFError) as error:
+                    content = safe_load(file)  # never pickle.load: a demonstration file can come from anywhere
+            except UnsafePickleError as error:
+                raise UnsafePickleError(f"{path}: {error}") from None
+            except Exception as error:
                 raise ValueError(f"{path} is neither a .npz demonstrations file nor a pickle of transitions") from error
-            if isinstance(content, (Transitions, list, tuple)):
-                return load_demonstrations(content, subsample_every, seed)
-            return _load_imitation_path(path)
+            if not isinstance(content, (list, tuple)):
+                raise ValueError(
+                    f"{path} holds a pickled {type(content).__name__}, expected a list of DI-engine transition dicts "
+                    "(imitation's trajectories load from the directory that imitation.data.serialize.save writes)"
+                )
+            return load_demonstrations(content, subsample_every, seed)
     elif hasattr(source, "obs") and hasattr(source, "next_obs") and hasattr(source, "dones"):
         demonstrations = _from_imitation_transitions(source)
     elif isinstance(source, Sequence) and len(source) > 0 and isinstance(source[0], dict):
