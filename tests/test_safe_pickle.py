@@ -89,7 +89,7 @@ def test_di_engine_pickles_with_numpy_or_torch_values_load(tmp_path, monkeypatch
         raise AssertionError("torch.storage._load_from_bytes loads with weights_only=False")
 
     monkeypatch.setattr(th.storage, "_load_from_bytes", never)
-    demos = load_demonstrations(path)
+    demos = load_demonstrations(path, timeouts=[False])  # one episode, a termination
     expected_obs = np.array([[i, -i] for i in range(6)], dtype=np.float32)
     if as_tensor:
         expected_obs[1] = [1.0, 9.0]
