@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-import pickle
+import warnings
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -13,19 +14,22 @@ import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
+from sb3_gail_plugin.formats import (
+    Converted,
+    from_imitation_trajectories,
+    from_imitation_transitions,
+    from_transition_dicts,
+    load_imitation_path,
+)
+from sb3_gail_plugin.safe_pickle import UnsafePickleError, safe_load
 from sb3_gail_plugin.transitions import ObsArray, Transitions, check_finite_and_non_empty
 
 DemonstrationSource = Union[Transitions, str, "os.PathLike[str]", Sequence[Any], Any]
+TimeoutFlags = Union[np.ndarray, Sequence[bool]]
 
 FORMAT_VERSION = 1
 _OBS_PREFIX = "observations/"
 _NEXT_OBS_PREFIX = "next_observations/"
-
-
-def _stack_obs(rows: Sequence[Any]) -> ObsArray:
-    if isinstance(rows[0], dict):
-        return {key: np.stack([np.asarray(row[key]) for row in rows]) for key in rows[0]}
-    return np.stack([np.asarray(row) for row in rows])
 
 
 def _obs_at(obs: ObsArray, index: int) -> Any:
@@ -49,10 +53,13 @@ def collect_demonstrations(
 
     :param model: Any SB3 model (or object with SB3's ``predict(obs, deterministic=...)``)
     :param env: The environment: a ``gym.Env``, a ``VecEnv`` or an env id
-    :param n_episodes: Number of complete episodes to record
+    :param n_episodes: Number of complete episodes to record. With several envs, env ``i`` records
+        ``(n_episodes + i) // n_envs`` of them (SB3's ``evaluate_policy`` quotas), so that short
+        episodes are not favoured.
     :param deterministic: Whether to use the deterministic policy
     :param seed: Seed for the environment reset
-    :return: The recorded transitions, episode after episode, with env rewards
+    :return: The recorded transitions, episode after episode (env after env, each env's episodes in
+        the order they ended), with env rewards
     """
     if n_episodes < 1:
         raise ValueError(f"n_episodes must be at least 1, got {n_episodes}")
@@ -67,15 +74,19 @@ def collect_demonstrations(
     normalizer = env if isinstance(env, VecNormalize) else None
     venv: VecEnv = normalizer.venv if normalizer is not None else env
 
-    episodes: List[Transitions] = []
+    # per-env quotas, as SB3's evaluate_policy: keeping the first episodes to end would favour short ones
+    targets = [(n_episodes + i) // venv.num_envs for i in range(venv.num_envs)]
+    episodes: List[List[Transitions]] = [[] for _ in range(venv.num_envs)]
     current: List[List[Dict[str, Any]]] = [[] for _ in range(venv.num_envs)]
     obs: Any = venv.reset()
-    while len(episodes) < n_episodes:
+    while any(len(done) < target for done, target in zip(episodes, targets)):
         policy_obs = normalizer.normalize_obs(obs) if normalizer is not None else obs
         actions, _ = model.predict(policy_obs, deterministic=deterministic)
         new_obs: Any
         new_obs, rewards, dones, infos = venv.step(actions)
         for i in range(venv.num_envs):
+            if len(episodes[i]) == targets[i]:
+                continue
             next_obs = infos[i]["terminal_observation"] if dones[i] else _obs_at(new_obs, i)
             current[i].append(
                 dict(
@@ -87,12 +98,11 @@ def collect_demonstrations(
                     timeout=bool(dones[i] and infos[i].get("TimeLimit.truncated", False)),
                 )
             )
-            if dones[i] and len(episodes) < n_episodes:
-                episodes.append(_from_transition_dicts(current[i]))
             if dones[i]:
+                episodes[i].append(from_transition_dicts(current[i])[0])
                 current[i] = []
         obs = new_obs
-    return Transitions.concatenate(episodes)
+    return Transitions.concatenate([episode for env_episodes in episodes for episode in env_episodes])
 
 
 def save_demonstrations(demonstrations: Transitions, path: Union[str, os.PathLike[str]]) -> Path:
@@ -125,7 +135,7 @@ def save_demonstrations(demonstrations: Transitions, path: Union[str, os.PathLik
     return path
 
 
-def _load_npz(path: Path) -> Transitions:
+def _load_npz(path: Path) -> Converted:
     with np.load(path, allow_pickle=False) as data:
         files = set(data.files)
         missing = {"dones"} - files
@@ -140,7 +150,7 @@ def _load_npz(path: Path) -> Transitions:
                 return {f[len(prefix) :]: data[f] for f in keys}
             return data[prefix.rstrip("/")]
 
-        return Transitions(
+        transitions = Transitions(
             observations=obs(_OBS_PREFIX),
             actions=data["actions"] if "actions" in files else None,
             next_observations=obs(_NEXT_OBS_PREFIX),
@@ -148,98 +158,14 @@ def _load_npz(path: Path) -> Transitions:
             timeouts=data["timeouts"] if "timeouts" in files else np.zeros(len(data["dones"]), dtype=bool),
             rewards=data["rewards"] if "rewards" in files else None,
         )
-
-
-def _as_numpy(value: Any) -> Any:
-    """Convert torch tensors (DI-engine stores them) and nested dicts to numpy."""
-    if isinstance(value, dict):
-        return {key: _as_numpy(item) for key, item in value.items()}
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def _from_transition_dicts(rows: Sequence[Dict[str, Any]]) -> Transitions:
-    """Convert DI-engine style transition dicts (``obs``, ``action``, ``next_obs``, ``done``, ...)."""
-    required = ("obs", "next_obs", "done")
-    for index, row in enumerate(rows):
-        if not isinstance(row, dict) or any(key not in row for key in required):
-            got = sorted(row) if isinstance(row, dict) else type(row).__name__
-            raise ValueError(f"Transition {index} must be a dict with keys {required} (and 'action'), got {got}")
-    has_actions = all("action" in row for row in rows)
-    has_rewards = all("reward" in row for row in rows)
-    dones = np.array([bool(_as_numpy(row["done"])) for row in rows])
-    timeouts = np.array([bool(_as_numpy(row.get("timeout", row.get("truncated", False)))) for row in rows]) & dones
-    return Transitions(
-        observations=_stack_obs([_as_numpy(row["obs"]) for row in rows]),
-        actions=np.stack([_as_numpy(row["action"]) for row in rows]) if has_actions else None,
-        next_observations=_stack_obs([_as_numpy(row["next_obs"]) for row in rows]),
-        dones=dones,
-        timeouts=timeouts,
-        rewards=np.array([float(_as_numpy(row["reward"]).reshape(-1)[0]) for row in rows]) if has_rewards else None,
-    )
-
-
-def _unwrap_dict_obs(obs: Any) -> ObsArray:
-    """imitation's ``DictObs`` exposes ``items()``; plain arrays pass through."""
-    if hasattr(obs, "items"):
-        return {key: np.asarray(value) for key, value in obs.items()}
-    return np.asarray(obs)
-
-
-def _from_imitation_trajectories(trajectories: Sequence[Any]) -> Transitions:
-    """Convert imitation ``Trajectory`` objects (``obs`` has one more row than ``acts``)."""
-    parts = []
-    for trajectory in trajectories:
-        obs = _unwrap_dict_obs(trajectory.obs)
-        n = len(trajectory.acts)
-        if n == 0:
-            continue
-        dones = np.zeros(n, dtype=bool)
-        dones[-1] = True
-        timeouts = np.zeros(n, dtype=bool)
-        timeouts[-1] = not bool(trajectory.terminal)
-        rewards = getattr(trajectory, "rews", None)
-        parts.append(
-            Transitions(
-                observations={k: v[:-1] for k, v in obs.items()} if isinstance(obs, dict) else obs[:-1],
-                actions=np.asarray(trajectory.acts),
-                next_observations={k: v[1:] for k, v in obs.items()} if isinstance(obs, dict) else obs[1:],
-                dones=dones,
-                timeouts=timeouts,
-                rewards=None if rewards is None else np.asarray(rewards),
-            )
-        )
-    if not parts:
-        raise ValueError("demonstrations are empty: expected at least one transition, got 0 (all trajectories are empty)")
-    return Transitions.concatenate(parts)
-
-
-def _from_imitation_transitions(transitions: Any) -> Transitions:
-    """Convert imitation's ``Transitions`` (``obs``, ``acts``, ``next_obs``, ``dones``)."""
-    return Transitions(
-        observations=_unwrap_dict_obs(transitions.obs),
-        actions=np.asarray(transitions.acts),
-        next_observations=_unwrap_dict_obs(transitions.next_obs),
-        dones=np.asarray(transitions.dones),
-    )
-
-
-def _load_imitation_path(path: Path) -> Transitions:
-    try:
-        from imitation.data import serialize
-    except ImportError as error:
-        raise ImportError(
-            f"{path} looks like demonstrations saved by imitation.data.serialize.save; "
-            "reading them needs the optional extra: pip install 'sb3-gail-plugin[imitation]'"
-        ) from error
-    return _from_imitation_trajectories(serialize.load(path))
+        return transitions, np.full(len(transitions), "timeouts" in files)
 
 
 def subsample_episodes(demonstrations: Transitions, every: int, seed: Optional[int] = None) -> Transitions:
     """
     Keep every ``every``-th transition of each episode, from a random offset per episode (DAC's
-    protocol, which makes few demonstrations less easy to memorise).
+    protocol, which makes few demonstrations less easy to memorise), and always each episode's last
+    transition, so that every kept episode still ends with its ``done`` (and ``timeout``) flag.
 
     :param demonstrations: Transitions stored episode after episode
     :param every: Keep one transition in ``every``
@@ -255,62 +181,150 @@ def subsample_episodes(demonstrations: Transitions, every: int, seed: Optional[i
     if len(ends) == 0 or ends[-1] != len(demonstrations) - 1:
         ends = np.append(ends, len(demonstrations) - 1)  # an unfinished last episode
     starts = np.concatenate([[0], ends[:-1] + 1])
-    keep = np.concatenate([np.arange(s + rng.integers(0, min(every, e - s + 1)), e + 1, every) for s, e in zip(starts, ends)])
-    return demonstrations[keep]
+    keep = [np.arange(s + rng.integers(0, min(every, e - s + 1)), e + 1, every) for s, e in zip(starts, ends)]
+    # the last transition carries the episode's done flag: without it a terminated episode has no absorbing sample
+    keep = [np.append(kept, e) if kept[-1] != e else kept for kept, e in zip(keep, ends)]
+    return demonstrations[np.concatenate(keep)]
 
 
-def load_demonstrations(source: DemonstrationSource, subsample_every: int = 1, seed: Optional[int] = None) -> Transitions:
+def _episode_lengths(dones: np.ndarray) -> np.ndarray:
+    """Length of each episode that ends with a done (transitions stored episode after episode)."""
+    return np.diff(np.concatenate([[-1], np.flatnonzero(dones)]))
+
+
+def _resolve_timeouts(
+    demonstrations: Transitions,
+    known: np.ndarray,
+    max_episode_steps: Optional[int],
+    timeouts: Optional[TimeoutFlags],
+) -> Transitions:
+    """Decide which episode ends are time-limit truncations (see :func:`load_demonstrations`)."""
+    ends = np.flatnonzero(demonstrations.dones)
+    if timeouts is not None and max_episode_steps is not None:
+        raise ValueError(f"Pass either timeouts or max_episode_steps, not both: got max_episode_steps={max_episode_steps} too")
+    if timeouts is not None:
+        flags = np.asarray(timeouts, dtype=bool).reshape(-1)
+        if len(flags) == len(demonstrations):
+            if np.any(flags & ~demonstrations.dones):
+                bad = np.flatnonzero(flags & ~demonstrations.dones)[:5].tolist()
+                raise ValueError(f"timeouts must be True only where an episode ends (done), got True at transitions {bad}")
+            return replace(demonstrations, timeouts=flags)
+        if len(flags) == len(ends):
+            per_transition = np.zeros(len(demonstrations), dtype=bool)
+            per_transition[ends] = flags
+            return replace(demonstrations, timeouts=per_transition)
+        raise ValueError(
+            f"timeouts must hold one flag per transition ({len(demonstrations)}) or per episode end ({len(ends)}), "
+            f"got {len(flags)}"
+        )
+    lengths = _episode_lengths(demonstrations.dones)
+    if max_episode_steps is not None:
+        if max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be a positive integer, got {max_episode_steps}")
+        if np.any(lengths > max_episode_steps):
+            raise ValueError(
+                f"An episode lasts {lengths.max()} steps, more than max_episode_steps={max_episode_steps}: "
+                "pass the env's time limit (e.g. env.spec.max_episode_steps)"
+            )
+        per_transition = np.zeros(len(demonstrations), dtype=bool)
+        per_transition[ends] = lengths == max_episode_steps
+        return replace(demonstrations, timeouts=per_transition)
+    if not known[ends].all() and len(np.unique(lengths)) == 1:
+        warnings.warn(
+            f"All {len(ends)} expert episode(s) last {lengths[0]} steps and end with done, but the demonstrations do not "
+            "say whether these ends are terminations or time-limit truncations (imitation marks every end "
+            "terminal=True; DI-engine stores done only). They load as terminations, each followed by an absorbing "
+            f"state. If {lengths[0]} steps is the env's time limit, pass load_demonstrations(..., "
+            f"max_episode_steps={lengths[0]}); or state every end with timeouts= (one boolean per episode end); or record "
+            "imitation rollouts with RolloutInfoWrapper and rollout(..., exclude_infos=False), whose infos keep "
+            "TimeLimit.truncated",
+            UserWarning,
+            stacklevel=3,
+        )
+    return demonstrations
+
+
+def _read(source: DemonstrationSource) -> Converted:
+    """Read any supported source, with which rows state whether their episode end is a truncation."""
+    if isinstance(source, Transitions):
+        return source, np.ones(len(source), dtype=bool)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"No demonstrations at {path}")
+        if path.is_dir():
+            return load_imitation_path(path)
+        if zipfile.is_zipfile(path):
+            return _load_npz(path)
+        try:
+            with open(path, "rb") as file:
+                content = safe_load(file)  # never pickle.load: a demonstration file can come from anywhere
+        except UnsafePickleError as error:
+            raise UnsafePickleError(f"{path}: {error}") from None
+        except Exception as error:
+            raise ValueError(f"{path} is neither a .npz demonstrations file nor a pickle of transitions") from error
+        if not isinstance(content, (list, tuple)):
+            raise ValueError(
+                f"{path} holds a pickled {type(content).__name__}, expected a list of DI-engine transition dicts "
+                "(imitation's trajectories load from the directory that imitation.data.serialize.save writes)"
+            )
+        return _read(content)
+    if hasattr(source, "obs") and hasattr(source, "next_obs") and hasattr(source, "dones"):
+        return from_imitation_transitions(source)
+    if isinstance(source, Sequence) and len(source) > 0 and isinstance(source[0], dict):
+        return from_transition_dicts(list(source))  # type: ignore[arg-type]
+    if isinstance(source, Sequence) and len(source) > 0 and hasattr(source[0], "acts") and hasattr(source[0], "obs"):
+        return from_imitation_trajectories(source)
+    if isinstance(source, Sequence) and len(source) == 0:
+        raise ValueError("demonstrations are empty: expected at least one transition, got 0")
+    raise TypeError(
+        "Expected demonstrations as a Transitions batch, a path (.npz, DI-engine pickle, imitation dataset), "
+        f"a list of transition dicts or imitation trajectories; got {type(source).__name__}"
+    )
+
+
+def load_demonstrations(
+    source: DemonstrationSource,
+    subsample_every: int = 1,
+    seed: Optional[int] = None,
+    max_episode_steps: Optional[int] = None,
+    timeouts: Optional[TimeoutFlags] = None,
+) -> Transitions:
     """
     Load expert demonstrations from any supported source.
 
     Supported sources:
 
-    - a :class:`Transitions` batch (returned as is, after checks);
+    - a :class:`Transitions` batch (checked, and changed only by the arguments below);
     - a ``.npz`` file written by :func:`save_demonstrations`;
     - a pickle file (or an in-memory list) of DI-engine style transition dicts with keys
-      ``obs``, ``action``, ``next_obs``, ``done`` and optionally ``reward``;
+      ``obs``, ``action``, ``next_obs``, ``done`` and optionally ``reward``. Pickles are untrusted
+      input: they are read with a restricted unpickler that rebuilds only Python containers and
+      numbers, NumPy arrays and scalars, and torch tensors, and refuses anything else;
     - with ``imitation`` installed: a sequence of imitation ``Trajectory`` objects, an imitation
       ``Transitions`` batch, or a directory written by ``imitation.data.serialize.save``.
+
+    Which episode ends are time-limit truncations (no absorbing state) rather than terminations:
+    ``timeouts`` if given, else ``max_episode_steps`` if given, else what the source says (our
+    ``timeouts``; ``TimeLimit.truncated`` in imitation's last ``infos`` of an episode, kept by its
+    ``RolloutInfoWrapper``; ``terminal=False`` trajectories; DI-engine rows' ``timeout``/``truncated``).
+    Ends the source does not describe (imitation's ``terminal=True`` without infos, DI-engine's bare
+    ``done``) load as terminations, with a ``UserWarning`` if every episode has the same length.
 
     Demonstrations without actions (a ``.npz`` without ``actions``, transition dicts without
     ``action``) load fine: only the state-only discriminator (``inputs="ss"``) accepts them.
 
     :param source: Path or in-memory demonstrations
-    :param subsample_every: Keep every n-th transition of each episode (see :func:`subsample_episodes`)
+    :param subsample_every: Keep every n-th transition of each episode, and its last one (see
+        :func:`subsample_episodes`)
     :param seed: Seed of the subsampling offsets
+    :param max_episode_steps: The env's time limit: an episode end after exactly this many steps is
+        a truncation, any earlier end a termination (overrides what the source says)
+    :param timeouts: Whether each episode end is a truncation: one boolean per transition (``True``
+        only where ``done``) or one per episode end (overrides what the source says)
     :return: The demonstrations as a :class:`Transitions` batch
     """
-    if isinstance(source, Transitions):
-        demonstrations = source
-    elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"No demonstrations at {path}")
-        if path.is_dir():
-            demonstrations = _load_imitation_path(path)
-        elif zipfile.is_zipfile(path):
-            demonstrations = _load_npz(path)
-        else:
-            try:
-                with open(path, "rb") as file:
-                    content = pickle.load(file)
-            except (pickle.UnpicklingError, EOFError) as error:
-                raise ValueError(f"{path} is neither a .npz demonstrations file nor a pickle of transitions") from error
-            if isinstance(content, (Transitions, list, tuple)):
-                return load_demonstrations(content, subsample_every, seed)
-            return _load_imitation_path(path)
-    elif hasattr(source, "obs") and hasattr(source, "next_obs") and hasattr(source, "dones"):
-        demonstrations = _from_imitation_transitions(source)
-    elif isinstance(source, Sequence) and len(source) > 0 and isinstance(source[0], dict):
-        demonstrations = _from_transition_dicts(list(source))  # type: ignore[arg-type]
-    elif isinstance(source, Sequence) and len(source) > 0 and hasattr(source[0], "acts") and hasattr(source[0], "obs"):
-        demonstrations = _from_imitation_trajectories(source)
-    elif isinstance(source, Sequence) and len(source) == 0:
-        raise ValueError("demonstrations are empty: expected at least one transition, got 0")
-    else:
-        raise TypeError(
-            "Expected demonstrations as a Transitions batch, a path (.npz, DI-engine pickle, imitation dataset), "
-            f"a list of transition dicts or imitation trajectories; got {type(source).__name__}"
-        )
+    demonstrations, known = _read(source)
     check_finite_and_non_empty(demonstrations)
+    demonstrations = _resolve_timeouts(demonstrations, known, max_episode_steps, timeouts)
     return subsample_episodes(demonstrations, subsample_every, seed)
