@@ -244,8 +244,13 @@ def _resolve_timeouts(
     return demonstrations
 
 
-def _read(source: DemonstrationSource) -> Converted:
-    """Read any supported source, with which rows state whether their episode end is a truncation."""
+def read_transitions(source: DemonstrationSource) -> Converted:
+    """
+    Read any supported source as it is: no checks, no truncation rules, no warning (agent batches use it).
+
+    :param source: Path or in-memory transitions
+    :return: The transitions, and which rows state whether their episode end is a truncation
+    """
     if isinstance(source, Transitions):
         return source, np.ones(len(source), dtype=bool)
     if isinstance(source, (str, os.PathLike)):
@@ -268,7 +273,7 @@ def _read(source: DemonstrationSource) -> Converted:
                 f"{path} holds a pickled {type(content).__name__}, expected a list of DI-engine transition dicts "
                 "(imitation's trajectories load from the directory that imitation.data.serialize.save writes)"
             )
-        return _read(content)
+        return read_transitions(content)
     if hasattr(source, "obs") and hasattr(source, "next_obs") and hasattr(source, "dones"):
         return from_imitation_transitions(source)
     if isinstance(source, Sequence) and len(source) > 0 and isinstance(source[0], dict):
@@ -324,7 +329,7 @@ def load_demonstrations(
         only where ``done``) or one per episode end (overrides what the source says)
     :return: The demonstrations as a :class:`Transitions` batch
     """
-    demonstrations, known = _read(source)
+    demonstrations, known = read_transitions(source)
     check_finite_and_non_empty(demonstrations)
     demonstrations = _resolve_timeouts(demonstrations, known, max_episode_steps, timeouts)
     return subsample_episodes(demonstrations, subsample_every, seed)

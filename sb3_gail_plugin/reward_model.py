@@ -15,11 +15,11 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from stable_baselines3.common.utils import get_device
 
 from sb3_gail_plugin import persistence
-from sb3_gail_plugin.demonstrations import DemonstrationSource, load_demonstrations
+from sb3_gail_plugin.demonstrations import DemonstrationSource, load_demonstrations, read_transitions
 from sb3_gail_plugin.discriminator import Discriminator, TensorObs, flatten_input
 from sb3_gail_plugin.regularizers import gradient_penalty
 from sb3_gail_plugin.tensor_data import TransitionTensors, copy_obs, index_obs, to_tensor
-from sb3_gail_plugin.transitions import ObsArray, Transitions, conform_transitions
+from sb3_gail_plugin.transitions import ObsArray, Transitions, check_finite_and_non_empty, conform_transitions
 
 ArrayOrTensor = Union[np.ndarray, th.Tensor]
 ObsInput = Union[ArrayOrTensor, Mapping[str, ArrayOrTensor]]
@@ -237,7 +237,9 @@ class GailRewardModel:
         :param timeouts: Which episode ends are time-limit truncations, shape ``(n,)``
         """
         if actions is None and next_observations is None and dones is None:
-            self._collected.append(replace(load_demonstrations(observations), rewards=None))
+            batch, _ = read_transitions(observations)  # agent data: partial episodes, no truncation rules
+            check_finite_and_non_empty(batch, "agent data")
+            self._collected.append(replace(batch, rewards=None))
             return
         if actions is None or next_observations is None or dones is None:
             raise TypeError("collect_data() needs observations, actions, next_observations and dones (or one batch)")
