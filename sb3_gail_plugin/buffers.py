@@ -12,16 +12,9 @@ from stable_baselines3.common.type_aliases import DictReplayBufferSamples, Repla
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_gail_plugin.reward_model import GailRewardModel
-from sb3_gail_plugin.transitions import Transitions
+from sb3_gail_plugin.transitions import TIME_LIMIT_KEY, Transitions, index_obs
 
 Samples = Union[ReplayBufferSamples, DictReplayBufferSamples]
-
-
-def _take(array: Any, rows: np.ndarray, envs: np.ndarray) -> Any:
-    """``array[rows, envs]`` for an array or a dict of arrays."""
-    if isinstance(array, dict):
-        return {key: value[rows, envs] for key, value in array.items()}
-    return array[rows, envs]
 
 
 class GailRelabelMixin:
@@ -76,7 +69,7 @@ class GailRelabelMixin:
     ) -> None:
         pos = self.pos
         super().add(obs, next_obs, action, reward, done, infos)  # type: ignore[misc]
-        truncated = np.array([info.get("TimeLimit.truncated", False) for info in infos], dtype=bool)
+        truncated = np.array([info.get(TIME_LIMIT_KEY, False) for info in infos], dtype=bool)
         self.truncations[pos] = truncated & np.asarray(done, dtype=bool).reshape(-1)
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
@@ -159,6 +152,27 @@ class GailRelabelMixin:
         )
         return mixed, join(terminations, terminals)
 
+    def _stored(self, rows: np.ndarray, envs: np.ndarray) -> Dict[str, Any]:
+        """
+        Stored transitions ``(rows, envs)`` as numpy arrays: raw observations and next observations (with
+        ``optimize_memory_usage``, the next row's observation), actions as stored, rewards, and the
+        dones, time-limit truncations and SB3 timeouts, each of shape ``(batch,)``.
+        """
+        at = (rows, envs)
+        if self.optimize_memory_usage:
+            next_obs = index_obs(self.observations, ((rows + 1) % self.buffer_size, envs))
+        else:
+            next_obs = index_obs(self.next_observations, at)
+        return dict(
+            observations=index_obs(self.observations, at),
+            next_observations=next_obs,
+            actions=self.actions[at],
+            rewards=self.rewards[at],
+            dones=self.dones[at].astype(bool),
+            truncations=self.truncations[at],
+            timeouts=self.timeouts[at].astype(bool),
+        )
+
     def _raw_samples(self, rows: np.ndarray, envs: np.ndarray) -> Tuple[Samples, th.Tensor]:
         """
         Stored transitions ``(rows, envs)`` as SB3 samples with raw observations, and their terminations.
@@ -166,28 +180,25 @@ class GailRelabelMixin:
         :return: The samples (``dones`` as SB3 gives them to the RL target) and the terminations
             (episode ends that are not time-limit truncations), shape ``(batch, 1)``
         """
-        if self.optimize_memory_usage:
-            next_obs = _take(self.observations, (rows + 1) % self.buffer_size, envs)
-        else:
-            next_obs = _take(self.next_observations, rows, envs)
-        dones = _take(self.dones, rows, envs)
-        terminations = dones * (1 - _take(self.truncations, rows, envs))
-        obs = _take(self.observations, rows, envs)
-        samples_type = DictReplayBufferSamples if isinstance(obs, dict) else ReplayBufferSamples
+        stored = self._stored(rows, envs)
+        samples_type = DictReplayBufferSamples if isinstance(stored["observations"], dict) else ReplayBufferSamples
 
         def to_torch(values: Any) -> Any:
             if isinstance(values, dict):
                 return {key: th.tensor(value, device=self.device) for key, value in values.items()}
             return th.tensor(values, device=self.device)
 
+        def column(flags: np.ndarray) -> th.Tensor:
+            return to_torch(flags.astype(np.float32).reshape(-1, 1))
+
         samples = samples_type(
-            observations=to_torch(obs),
-            actions=to_torch(_take(self.actions, rows, envs)),
-            next_observations=to_torch(next_obs),
-            dones=to_torch((dones * (1 - _take(self.timeouts, rows, envs))).reshape(-1, 1)),
-            rewards=to_torch(_take(self.rewards, rows, envs).reshape(-1, 1)),
+            observations=to_torch(stored["observations"]),
+            actions=to_torch(stored["actions"]),
+            next_observations=to_torch(stored["next_observations"]),
+            dones=column(stored["dones"] & ~stored["timeouts"]),  # SB3's target: no timeouts where it keeps them
+            rewards=column(stored["rewards"]),
         )
-        return samples, to_torch(terminations.reshape(-1, 1).astype(np.float32))
+        return samples, column(stored["dones"] & ~stored["truncations"])
 
     def _get_samples(self, batch_inds: np.ndarray, env: Optional[VecNormalize] = None) -> Any:
         env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))  # as SB3 does
@@ -240,18 +251,14 @@ class GailRelabelMixin:
         steps = size if window is None else min(size, max(1, window // self.n_envs))
         rows = (self.pos - 1 - np.random.randint(0, steps, size=n)) % self.buffer_size
         envs = np.random.randint(0, self.n_envs, size=n)
-        if self.optimize_memory_usage:
-            next_obs = _take(self.observations, (rows + 1) % self.buffer_size, envs)
-        else:
-            next_obs = _take(self.next_observations, rows, envs)
-        actions = self._env_actions(th.as_tensor(_take(self.actions, rows, envs))).cpu().numpy()
-        dones = _take(self.dones, rows, envs).astype(bool)
+        stored = self._stored(rows, envs)
+        actions = self._env_actions(th.as_tensor(stored["actions"])).cpu().numpy()
         return Transitions(
-            observations=_take(self.observations, rows, envs),
+            observations=stored["observations"],
             actions=actions.reshape(n, *self.action_space.shape) if self.action_space.shape else actions.reshape(n),
-            next_observations=next_obs,
-            dones=dones,
-            timeouts=_take(self.truncations, rows, envs) & dones,
+            next_observations=stored["next_observations"],
+            dones=stored["dones"],
+            timeouts=stored["truncations"] & stored["dones"],
         )
 
     def __getstate__(self) -> Dict[str, Any]:

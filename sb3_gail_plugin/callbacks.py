@@ -34,8 +34,9 @@ class GailCallback(BaseCallback):
 
     :param reward_model_or_demonstrations: A :class:`GailRewardModel`, or expert demonstrations
         (anything :func:`load_demonstrations` reads) to build one from
-    :param verbose: Verbosity level: 0 no output, 1 what the callback set up (reward model, env wrapper,
-        buffer) at each training start, 2 also one line of discriminator statistics per training round
+    :param verbose: Verbosity level: 0 no output, 1 what the callback set up (the reward model built or
+        continued, the env wrapper) at each training start, 2 also one line of discriminator statistics
+        per training round
     :param reward_model_kwargs: Arguments of :class:`GailRewardModel` (when given demonstrations);
         ``device`` defaults to the model's device and ``seed`` to the model's seed
     """
@@ -80,34 +81,10 @@ class GailCallback(BaseCallback):
                 f"observations), got {type(model.replay_buffer).__name__}: create the model with "
                 "replay_buffer_class=GailReplayBuffer"
             )
-        wrapper = unwrap_vec_wrapper(model.env, GailVecEnvWrapper) if model.env is not None else None
-        existing = getattr(wrapper, "reward_model", None)
-        if self.reward_model is None and isinstance(existing, GailRewardModel):
-            # e.g. a second learn() with a new GailCallback(demonstrations): never swap a trained discriminator silently
-            if self.reward_model_kwargs:
-                warnings.warn(
-                    f"The training env already feeds a reward model (trained for {existing.n_updates} discriminator "
-                    f"updates): GailCallback replaces it with a fresh one built with {sorted(self.reward_model_kwargs)}. "
-                    "Pass GailCallback(reward_model) to keep training the existing one.",
-                    stacklevel=2,
-                )
-            else:
-                warnings.warn(
-                    f"The training env already feeds a reward model (trained for {existing.n_updates} discriminator "
-                    "updates): GailCallback keeps training it instead of starting a fresh discriminator from its "
-                    "demonstrations. Pass GailCallback(reward_model) to choose the reward model explicitly.",
-                    stacklevel=2,
-                )
-                self.reward_model = existing
         if self.reward_model is None:
-            kwargs = dict(self.reward_model_kwargs)
-            kwargs.setdefault("device", model.device)
-            kwargs.setdefault("seed", model.seed)
-            self.reward_model = GailRewardModel(model.observation_space, model.action_space, self.demonstrations, **kwargs)
-            self._info(
-                f"GAIL: built a reward model from {len(self.reward_model.expert_data)} expert transitions "
-                f"(reward_form={self.reward_model.reward_form!r}, absorbing={self.reward_model.absorbing})"
-            )
+            self.reward_model = self._reward_model_to_continue() or self._build_reward_model()
+        else:
+            self._info(f"GAIL: training the reward model given ({self.reward_model.n_updates} discriminator updates so far)")
         for what, expected, received in (
             ("observation", model.observation_space, self.reward_model.observation_space),
             ("action", model.action_space, self.reward_model.action_space),
@@ -119,6 +96,48 @@ class GailCallback(BaseCallback):
         self._set_gamma(float(model.gamma))
         self._wrap_training_env()
         model.replay_buffer.set_reward_model(self.reward_model)
+
+    def _reward_model_to_continue(self) -> Optional[GailRewardModel]:
+        """
+        The trained reward model that this model's training env already feeds, when a new
+        ``GailCallback(demonstrations)`` continues training (a second ``learn()``) with no argument
+        that asks for another one. Never swaps a trained discriminator silently: it warns either way.
+        """
+        wrapper = unwrap_vec_wrapper(self.model.env, GailVecEnvWrapper) if self.model.env is not None else None
+        existing = getattr(wrapper, "reward_model", None)
+        if not isinstance(existing, GailRewardModel) or wrapper is None or wrapper.owner is not self.model:
+            return None  # nothing to continue, or another model's discriminator on a shared env: start afresh
+        current = existing._init_kwargs()
+        differing = sorted(
+            key for key, value in self.reward_model_kwargs.items()
+            if key in current and current[key] != (list(value) if isinstance(value, tuple) else value)
+        )
+        summary = f"The training env already feeds a reward model trained for {existing.n_updates} discriminator updates"
+        if differing:
+            warnings.warn(
+                f"{summary}: GailCallback replaces it with a fresh one, since {differing} differ. Pass "
+                "GailCallback(reward_model) to keep training the existing one.",
+                stacklevel=3,
+            )
+            return None
+        warnings.warn(
+            f"{summary}: GailCallback keeps training it rather than starting a fresh discriminator from its "
+            "demonstrations. Pass GailCallback(reward_model) to choose the reward model explicitly.",
+            stacklevel=3,
+        )
+        return existing
+
+    def _build_reward_model(self) -> GailRewardModel:
+        model = self.model
+        kwargs = dict(self.reward_model_kwargs)
+        kwargs.setdefault("device", model.device)
+        kwargs.setdefault("seed", model.seed)
+        reward_model = GailRewardModel(model.observation_space, model.action_space, self.demonstrations, **kwargs)
+        self._info(
+            f"GAIL: built a reward model from {len(reward_model.expert_data)} expert transitions "
+            f"(reward_form={reward_model.reward_form!r}, absorbing={reward_model.absorbing})"
+        )
+        return reward_model
 
     def _set_gamma(self, gamma: float) -> None:
         """The absorbing state's value is folded in with the discount of the RL target: the model's ``gamma``."""
@@ -159,22 +178,32 @@ class GailCallback(BaseCallback):
         if wrapper.reward_model is not None and wrapper.reward_model is not self.reward_model:
             self._info("GAIL: the training env's GailVecEnvWrapper now feeds the callback's reward model")
         wrapper.reward_model = self.reward_model
-        wrapper.recording = True
+        wrapper.owner = model
         self._wrapper = wrapper
 
     def _info(self, message: str) -> None:
         if self.verbose >= 1:
             print(message)
 
-    def _on_training_end(self) -> None:
-        # SB3's predict/step loops on model.get_env() after learn() must not feed the discriminator
+    def _set_recording(self, recording: bool) -> None:
+        """
+        The wrapper records only while SB3 collects a rollout: SB3's predict/step loops on
+        ``model.get_env()`` after ``learn()`` (or after an interrupted one) feed nothing to the discriminator.
+        """
         if self._wrapper is not None:
-            self._wrapper.recording = False
+            self._wrapper.recording = recording
+
+    def _on_rollout_start(self) -> None:
+        self._set_recording(True)
+
+    def _on_training_end(self) -> None:
+        self._set_recording(False)
 
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_end(self) -> None:
+        self._set_recording(False)
         assert self.reward_model is not None
         replay_buffer = self.model.replay_buffer  # type: ignore[attr-defined]
         if replay_buffer.reward_model is not self.reward_model:

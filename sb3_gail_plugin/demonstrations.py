@@ -22,7 +22,7 @@ from sb3_gail_plugin.formats import (
     load_imitation_path,
 )
 from sb3_gail_plugin.safe_pickle import UnsafePickleError, safe_load
-from sb3_gail_plugin.transitions import ObsArray, Transitions, check_finite_and_non_empty
+from sb3_gail_plugin.transitions import TIME_LIMIT_KEY, ObsArray, Transitions, check_finite_and_non_empty
 
 DemonstrationSource = Union[Transitions, str, "os.PathLike[str]", Sequence[Any], Any]
 TimeoutFlags = Union[np.ndarray, Sequence[bool]]
@@ -95,7 +95,7 @@ def collect_demonstrations(
                     next_obs=next_obs,
                     reward=float(rewards[i]),
                     done=bool(dones[i]),
-                    timeout=bool(dones[i] and infos[i].get("TimeLimit.truncated", False)),
+                    timeout=bool(dones[i] and infos[i].get(TIME_LIMIT_KEY, False)),
                 )
             )
             if dones[i]:
@@ -229,15 +229,20 @@ def _resolve_timeouts(
         per_transition = np.zeros(len(demonstrations), dtype=bool)
         per_transition[ends] = lengths == max_episode_steps
         return replace(demonstrations, timeouts=per_transition)
-    if not known[ends].all() and len(np.unique(lengths)) == 1:
+    undescribed = ~known[ends]
+    if undescribed.any():
+        longest = int(lengths[undescribed].max())
+        same = len(np.unique(lengths)) == 1
+        described = f"All {len(ends)} expert episode(s) last {longest} steps" if same else (
+            f"{int(undescribed.sum())} of {len(ends)} expert episode ends (the longest after {longest} steps)"
+        )
         warnings.warn(
-            f"All {len(ends)} expert episode(s) last {lengths[0]} steps and end with done, but the demonstrations do not "
-            "say whether these ends are terminations or time-limit truncations (imitation marks every end "
-            "terminal=True; DI-engine stores done only). They load as terminations, each followed by an absorbing "
-            f"state. If {lengths[0]} steps is the env's time limit, pass load_demonstrations(..., "
-            f"max_episode_steps={lengths[0]}); or state every end with timeouts= (one boolean per episode end); or record "
-            "imitation rollouts with RolloutInfoWrapper and rollout(..., exclude_infos=False), whose infos keep "
-            "TimeLimit.truncated",
+            f"{described} end with done, but the demonstrations do not say whether these ends are terminations or "
+            "time-limit truncations (imitation marks every end terminal=True; DI-engine stores done only). They load as "
+            f"terminations, each followed by an absorbing state. If {longest} steps is the env's time limit, pass "
+            f"load_demonstrations(..., max_episode_steps={longest}) (or the env's limit); or state every end with "
+            "timeouts= (one boolean per episode end, all False if they are all terminations); or record imitation "
+            "rollouts with RolloutInfoWrapper and rollout(..., exclude_infos=False), whose infos keep TimeLimit.truncated",
             UserWarning,
             stacklevel=3,
         )

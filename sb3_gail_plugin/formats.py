@@ -18,9 +18,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from sb3_gail_plugin.transitions import ObsArray, Transitions
+from sb3_gail_plugin.transitions import TIME_LIMIT_KEY, ObsArray, Transitions
 
-TIME_LIMIT_KEY = "TimeLimit.truncated"
 # DI-engine style keys that say whether an episode end is a time-limit truncation
 TRUNCATION_KEYS = ("timeout", "truncated", TIME_LIMIT_KEY)
 

@@ -18,8 +18,8 @@ from sb3_gail_plugin import persistence
 from sb3_gail_plugin.demonstrations import DemonstrationSource, load_demonstrations, read_transitions
 from sb3_gail_plugin.discriminator import Discriminator, TensorObs, flatten_input
 from sb3_gail_plugin.regularizers import gradient_penalty
-from sb3_gail_plugin.tensor_data import TransitionTensors, copy_obs, index_obs, to_tensor
-from sb3_gail_plugin.transitions import ObsArray, Transitions, check_finite_and_non_empty, conform_transitions
+from sb3_gail_plugin.tensor_data import TransitionTensors, copy_obs, to_tensor
+from sb3_gail_plugin.transitions import ObsArray, Transitions, check_finite_and_non_empty, conform_transitions, index_obs
 
 ArrayOrTensor = Union[np.ndarray, th.Tensor]
 ObsInput = Union[ArrayOrTensor, Mapping[str, ArrayOrTensor]]
@@ -156,7 +156,10 @@ class GailRewardModel:
                 raise ValueError(f"{message}, got {value!r}")
         self.observation_space = observation_space
         self.action_space = action_space
-        self.hidden_dims = hidden_dims
+        # plain Python values (not NumPy scalars from a config sweep): save() stores them, load() reads plain data only
+        self.hidden_dims: Union[int, List[int]] = (
+            int(hidden_dims) if isinstance(hidden_dims, (int, np.integer)) else [int(width) for width in hidden_dims]
+        )
         self.batch_size = int(batch_size)
         self.update_per_collect = int(update_per_collect)
         self.learning_rate = float(learning_rate)
@@ -165,7 +168,7 @@ class GailRewardModel:
         self.gamma = None if gamma is None else float(gamma)
         self.center_on_absorbing = bool(center_on_absorbing)
         self.normalize_reward = bool(normalize_reward)
-        self.reward_clip = reward_clip
+        self.reward_clip = None if reward_clip is None else float(reward_clip)
         self.gradient_penalty = float(gradient_penalty)
         self.spectral_norm = bool(spectral_norm)
         self.entropy_coef = float(entropy_coef)
@@ -173,19 +176,19 @@ class GailRewardModel:
         self.inputs = inputs
         self.normalize_obs = bool(normalize_obs)
         self.agent_data_source = agent_data_source
-        self.replay_window = replay_window
+        self.replay_window = None if replay_window is None else int(replay_window)
         self.target_new_data_count = self.batch_size if target_new_data_count is None else int(target_new_data_count)
         self.device = get_device(device)
-        self.seed = seed
+        self.seed = None if seed is None else int(seed)
 
         # A seed makes the initial weights independent of the global torch RNG (which it leaves untouched)
         with th.random.fork_rng(devices=[]) if seed is not None else nullcontext():
             if seed is not None:
-                th.manual_seed(seed)
+                th.manual_seed(self.seed)  # type: ignore[arg-type]
             self.discriminator = Discriminator(
                 observation_space,
                 action_space,
-                hidden_dims,
+                self.hidden_dims,
                 inputs=inputs,
                 absorbing=self.absorbing,
                 spectral_norm=self.spectral_norm,
@@ -206,7 +209,7 @@ class GailRewardModel:
         self.policy_expert_fraction = float(policy_expert_fraction)
         self.optimizer = th.optim.Adam(self.discriminator.parameters(), lr=self.learning_rate)
         self.generator = th.Generator(device="cpu")
-        self.generator.manual_seed(seed if seed is not None else int(th.randint(2**62, (1,)).item()))
+        self.generator.manual_seed(self.seed if self.seed is not None else int(th.randint(2**62, (1,)).item()))
         self._expert = TransitionTensors(self.expert_data, self.device, self.absorbing)
         if self.normalize_obs:
             features = flatten_input(self._expert.obs, observation_space)[: self._expert.n_real]
@@ -280,7 +283,7 @@ class GailRewardModel:
 
         :param n: Number of transitions
         :return: Observations, actions (env units), next observations, terminations (1.0 where the
-            episode terminated, 0.0 otherwise, time-limit truncations included)
+            episode terminated; 0.0 otherwise, and at time-limit truncations)
         """
         if self._expert.actions is None:
             raise ValueError("The demonstrations have no actions: they cannot be mixed into policy batches")

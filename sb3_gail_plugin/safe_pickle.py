@@ -14,8 +14,20 @@ from typing import IO, Any, Callable, Dict, Tuple
 import numpy as np
 import torch as th
 
-# constructors without side effects
-ALLOWED_BUILTINS = tuple("bool bytearray bytes complex dict float frozenset int list range set slice str tuple".split())
+# Python containers and numbers are pickle opcodes; these are the only builtins a pickle calls for them.
+# Neither ``list``/``range`` nor ``bytes(int)``: a 40-byte pickle could then allocate gigabytes.
+ALLOWED_BUILTINS = ("set", "frozenset", "complex")
+
+
+def _bytes_like(kind: type) -> Callable[..., Any]:
+    """``bytes``/``bytearray`` from bytes-like data only (protocols 0-2 pickle ``b""`` as ``bytes()``), never from a size."""
+
+    def build(*args: Any) -> Any:
+        if any(isinstance(arg, int) for arg in args[:1]):
+            raise UnsafePickleError(f"Refused {kind.__name__}(<size>) in a demonstration pickle: it could exhaust memory")
+        return kind(*args)
+
+    return build
 
 
 class UnsafePickleError(pickle.UnpicklingError, ValueError):
@@ -52,6 +64,8 @@ def _allowed_globals() -> Dict[Tuple[str, str], Callable[[], Any]]:
     for name in ALLOWED_BUILTINS:
         # "__builtin__": the name in protocol 0-2 pickles written by Python 2
         allowed[("builtins", name)] = allowed[("__builtin__", name)] = functools.partial(getattr, builtins, name)
+    for name, kind in (("bytes", bytes), ("bytearray", bytearray)):
+        allowed[("builtins", name)] = allowed[("__builtin__", name)] = functools.partial(_bytes_like, kind)
     allowed[("_codecs", "encode")] = lambda: codecs.encode  # bytes in protocol 2 pickles
     allowed[("collections", "OrderedDict")] = lambda: collections.OrderedDict  # a tensor's backward hooks
     allowed[("numpy", "ndarray")] = lambda: np.ndarray

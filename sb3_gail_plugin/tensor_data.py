@@ -8,7 +8,7 @@ import numpy as np
 import torch as th
 
 from sb3_gail_plugin.discriminator import TensorObs
-from sb3_gail_plugin.transitions import ObsArray, Transitions
+from sb3_gail_plugin.transitions import ObsArray, Transitions, index_obs
 
 
 def to_tensor(values: Any, device: th.device) -> Any:
@@ -16,13 +16,6 @@ def to_tensor(values: Any, device: th.device) -> Any:
     if isinstance(values, Mapping):
         return {key: to_tensor(value, device) for key, value in values.items()}
     return th.as_tensor(np.asarray(values) if not isinstance(values, th.Tensor) else values, device=device)
-
-
-def index_obs(values: TensorObs, index: th.Tensor) -> TensorObs:
-    """Rows ``index`` of a batch of observations (a tensor or a dict of tensors)."""
-    if isinstance(values, dict):
-        return {key: value[index] for key, value in values.items()}
-    return values[index]
 
 
 def copy_obs(obs: Any) -> ObsArray:

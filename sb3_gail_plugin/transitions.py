@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from gymnasium import spaces
@@ -19,7 +19,17 @@ def _obs_len(obs: ObsArray) -> int:
     return len(obs)
 
 
-def _obs_index(obs: ObsArray, index: Union[np.ndarray, slice]) -> ObsArray:
+TIME_LIMIT_KEY = "TimeLimit.truncated"  # the info key of time-limit truncations (gymnasium's TimeLimit, SB3's VecEnvs)
+
+
+def index_obs(obs: Any, index: Any) -> Any:
+    """
+    Rows ``index`` of a batch of observations: an array or tensor, or a dict of them.
+
+    :param obs: The batch
+    :param index: Any index of the arrays' leading dimensions (a slice, an index array, or a tuple of index arrays)
+    :return: The selected rows, in the same layout
+    """
     if isinstance(obs, dict):
         return {key: value[index] for key, value in obs.items()}
     return obs[index]
@@ -87,9 +97,9 @@ class Transitions:
 
     def __getitem__(self, index: Union[np.ndarray, slice]) -> Transitions:
         return Transitions(
-            observations=_obs_index(self.observations, index),
+            observations=index_obs(self.observations, index),
             actions=None if self.actions is None else self.actions[index],
-            next_observations=_obs_index(self.next_observations, index),
+            next_observations=index_obs(self.next_observations, index),
             dones=self.dones[index],
             timeouts=self.timeouts[index],
             rewards=None if self.rewards is None else self.rewards[index],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from copy import deepcopy
 from typing import Any, Optional
 
@@ -10,6 +11,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from sb3_gail_plugin.reward_model import GailRewardModel
+from sb3_gail_plugin.transitions import TIME_LIMIT_KEY
 
 
 def _stack_terminal_obs(new_obs: VecEnvObs, dones: np.ndarray, infos: list) -> Any:
@@ -37,9 +39,9 @@ class GailVecEnvWrapper(VecEnvWrapper):
     Place it where the observations are the raw ones the replay buffer stores: below
     ``VecNormalize`` (``GailCallback`` does that for you).
 
-    Recording is on while ``recording`` is True: ``GailCallback`` turns it on at each training start
-    and off at training end, so that stepping ``model.get_env()`` after ``learn()`` (SB3's usual
-    ``model.predict`` loop) feeds nothing to the discriminator.
+    Recording is on while ``recording`` is True: ``GailCallback`` turns it on at each rollout start
+    and off at each rollout end and at training end, so that stepping ``model.get_env()`` after
+    ``learn()`` (SB3's usual ``model.predict`` loop) feeds nothing to the discriminator.
 
     :param venv: The vectorized environment to wrap
     :param reward_model: The reward model that collects the transitions (can be set later)
@@ -49,8 +51,18 @@ class GailVecEnvWrapper(VecEnvWrapper):
         super().__init__(venv)
         self.reward_model = reward_model
         self.recording = True
+        self._owner: Optional[weakref.ReferenceType] = None
         self._last_obs: Any = None
         self._actions: Optional[np.ndarray] = None
+
+    @property
+    def owner(self) -> Any:
+        """The SB3 model whose ``GailCallback`` set this wrapper up last (``None`` if none, or if it is gone)."""
+        return None if self._owner is None else self._owner()
+
+    @owner.setter
+    def owner(self, model: Any) -> None:
+        self._owner = None if model is None else weakref.ref(model)
 
     def set_last_obs(self, obs: Any) -> None:
         """Set the observations the next step starts from (for an env that was reset before wrapping)."""
@@ -73,7 +85,7 @@ class GailVecEnvWrapper(VecEnvWrapper):
                     "GailVecEnvWrapper does not know the observations this step started from: reset() the "
                     "wrapper, or call set_last_obs() if the env was reset before it was wrapped"
                 )
-            timeouts = np.array([info.get("TimeLimit.truncated", False) for info in infos], dtype=bool)
+            timeouts = np.array([info.get(TIME_LIMIT_KEY, False) for info in infos], dtype=bool)
             self.reward_model.collect_data(
                 self._last_obs, self._actions, _stack_terminal_obs(new_obs, dones, infos), dones, timeouts
             )

@@ -84,7 +84,7 @@ def test_di_engine_pickle_with_tensors(cartpole_demos, tmp_path):
     with open(path, "wb") as file:
         pickle.dump(rows, file)
     # DI-engine stores done only: 5 episodes of 500 steps are ambiguous
-    with pytest.warns(UserWarning, match=r"max_episode_steps=500"):
+    with pytest.warns(UserWarning, match=r"last 500 steps.*max_episode_steps="):
         loaded = load_demonstrations(path)
     np.testing.assert_allclose(loaded.observations, cartpole_demos.observations)
     np.testing.assert_array_equal(loaded.actions.reshape(-1), cartpole_demos.actions)
@@ -315,7 +315,7 @@ def test_imitation_rollouts_without_infos_warn_and_honour_max_episode_steps(tmp_
     }
     n = len(trajectories)
     for name, source in sources.items():
-        with pytest.warns(UserWarning, match=rf"All {n} expert episode\(s\) last 500 steps.*max_episode_steps=500"):
+        with pytest.warns(UserWarning, match=rf"All {n} expert episode\(s\) last 500 steps.*max_episode_steps="):
             ambiguous = load_demonstrations(source)
         assert ambiguous.dones.sum() == n and not ambiguous.timeouts.any(), name
         for kwargs in (dict(max_episode_steps=500), dict(timeouts=np.ones(n, dtype=bool))):
@@ -330,6 +330,13 @@ def test_imitation_rollouts_without_infos_warn_and_honour_max_episode_steps(tmp_
             warnings.simplefilter("always")
             assert load_demonstrations(source, max_episode_steps=1000).terminals.sum() == n
         assert _no_ambiguity_warning(record), name
+    # an expert that sometimes fails: episodes of mixed lengths, and still no way to tell the 500-step ends apart
+    mixed = _imitation_rollouts(n_envs=2, min_episodes=4, exclude_infos=True, fail_env=1)
+    lengths = np.array([len(t.acts) for t in mixed])
+    assert 500 in lengths and np.any(lengths < 500)
+    with pytest.warns(UserWarning, match=r"expert episode ends \(the longest after 500 steps\).*max_episode_steps"):
+        load_demonstrations(mixed)
+    np.testing.assert_array_equal(load_demonstrations(mixed, max_episode_steps=500).terminals.sum(), np.sum(lengths < 500))
 
 
 def test_imitation_directory_infos_are_not_decoded_with_jsonpickle(tmp_path):
@@ -361,11 +368,15 @@ def test_di_engine_dicts_truncation_rules():
         dict(obs=demos.observations[i], action=demos.actions[i], next_obs=demos.next_observations[i], done=demos.dones[i])
         for i in range(len(demos))
     ]
-    # done only, episodes of different lengths: terminations, no warning
+    # done only, episodes of different lengths: still ambiguous (a time limit at 6 steps?), so terminations, with a warning
+    with pytest.warns(UserWarning, match=r"3 of 3 expert episode ends \(the longest after 6 steps\).*max_episode_steps"):
+        loaded = load_demonstrations(rows)
+    assert loaded.terminals.sum() == 3
+    # stating that every end is a termination silences it
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        loaded = load_demonstrations(rows)
-    assert _no_ambiguity_warning(record) and loaded.terminals.sum() == 3
+        assert load_demonstrations(rows, timeouts=[False, False, False]).terminals.sum() == 3
+    assert _no_ambiguity_warning(record)
     # the time limit: only the 6-step ends are truncations
     np.testing.assert_array_equal(load_demonstrations(rows, max_episode_steps=6).timeouts[demos.dones], [False, True, True])
     with pytest.raises(ValueError, match="lasts 6 steps, more than max_episode_steps=5"):

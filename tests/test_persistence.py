@@ -1,8 +1,9 @@
 """Exact save/load of the reward model, files that cannot execute code, checkpoints and resumed runs."""
 
+import copy
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict
 
 import gymnasium as gym
 import numpy as np
@@ -72,6 +73,16 @@ def test_loaded_model_trains_exactly_as_the_original(cartpole_demos, tmp_path):
     th.testing.assert_close(loaded.estimate(obs, actions, dones=dones), model.estimate(obs, actions, dones=dones))
 
 
+def test_numpy_typed_arguments_save_and_load(cartpole_demos, tmp_path):
+    """Arguments from a config sweep are often NumPy scalars: the file must still hold plain values only."""
+    kwargs = dict(reward_clip=np.float64(5), hidden_dims=(np.int64(8), np.int64(8)), replay_window=np.int64(100))
+    model = GailRewardModel(*_cartpole_spaces(), cartpole_demos, seed=np.int64(3), batch_size=np.int64(16), **kwargs)
+    model.save(tmp_path / "gail.pt")
+    loaded = GailRewardModel.load(tmp_path / "gail.pt")
+    assert (loaded.reward_clip, loaded.hidden_dims, loaded.replay_window, loaded.seed) == (5.0, [8, 8], 100, 3)
+    _assert_same_state(model, loaded)
+
+
 class _RunsCommand:
     """A pickle payload that would create a file when unpickled (as a malicious download could)."""
 
@@ -117,10 +128,11 @@ def test_spaces_round_trip_as_plain_data(space):
 
 def test_same_seed_same_model_whatever_the_global_rng(cartpole_demos):
     th.manual_seed(1)
-    first = GailRewardModel(*_cartpole_spaces(), cartpole_demos, seed=5)
     state = th.random.get_rng_state()
-    second = GailRewardModel(*_cartpole_spaces(), cartpole_demos, seed=5)
+    first = GailRewardModel(*_cartpole_spaces(), cartpole_demos, seed=5)
     th.testing.assert_close(th.random.get_rng_state(), state)  # a seeded model leaves the global RNG alone
+    th.rand(3)  # another global RNG state
+    second = GailRewardModel(*_cartpole_spaces(), cartpole_demos, seed=5)
     _assert_same_state(first, second)
     other = GailRewardModel(*_cartpole_spaces(), cartpole_demos, seed=6)
     assert not th.equal(other.discriminator.net[0].weight, first.discriminator.net[0].weight)
@@ -143,15 +155,16 @@ def _reward_model_of(model: DQN) -> GailRewardModel:
 
 
 class _Snapshot(BaseCallback):
-    """Copies the reward model's state at every ``every``-th step (right after a checkpoint was written)."""
+    """Deep-copies the reward model at every ``every``-th step (right after a checkpoint was written)."""
 
-    def __init__(self, gail: GailCallback, every: int, path: Path) -> None:
+    def __init__(self, gail: GailCallback, every: int) -> None:
         super().__init__()
-        self.gail, self.every, self.path = gail, every, path
+        self.gail, self.every = gail, every
+        self.copies: Dict[int, GailRewardModel] = {}
 
     def _on_step(self) -> bool:
         if self.n_calls % self.every == 0:
-            self.gail.reward_model.save(self.path / f"snapshot_{self.num_timesteps}.pt")
+            self.copies[self.num_timesteps] = copy.deepcopy(self.gail.reward_model)
         return True
 
 
@@ -160,15 +173,22 @@ def test_checkpoint_and_resume_lose_nothing(cartpole_demos, tmp_path):
     model = DQN("MlpPolicy", env, replay_buffer_class=GailReplayBuffer, seed=0, **SMALL_DQN)
     gail = GailCallback(cartpole_demos, update_per_collect=3, target_new_data_count=100)
     checkpoints = GailCheckpointCallback(save_freq=150, save_path=str(tmp_path / "run"), name_prefix="run")
-    (tmp_path / "live").mkdir()
-    model.learn(600, callback=[gail, checkpoints, _Snapshot(gail, 150, tmp_path / "live")])
+    snapshot = _Snapshot(gail, 150)
+    model.learn(600, callback=[gail, checkpoints, snapshot])
     files = sorted(path.name for path in (tmp_path / "run").iterdir())
     kinds = (("", "zip"), ("replay_buffer_", "pkl"), ("gail_", "pt"))
     assert files == sorted(f"run_{kind}{steps}_steps.{ext}" for steps in (300, 600) for kind, ext in kinds)
-    # the checkpoint holds the reward model as it was at that step: trained, with transitions pending
+    # the checkpoint holds the reward model as it was at that step (trained, with transitions pending), and
+    # trains on from there exactly as the uninterrupted one would have
     saved = GailRewardModel.load(tmp_path / "run" / "run_gail_600_steps.pt")
-    _assert_same_state(GailRewardModel.load(tmp_path / "live" / "snapshot_600.pt"), saved)
+    live = snapshot.copies[600]
+    _assert_same_state(live, saved)
     assert saved.n_updates > 0 and saved.n_collected > 0
+    for rm in (live, saved):
+        rm.collect_data(_agent_batch(cartpole_demos, 0))
+        rm.train()
+    _assert_same_state(live, saved)
+    saved = GailRewardModel.load(tmp_path / "run" / "run_gail_600_steps.pt")
     # resume in fresh objects, as after a restart
     resumed = DQN.load(tmp_path / "run" / "run_600_steps.zip", env=make_vec_env("CartPole-v1", n_envs=2, seed=1))
     resumed.load_replay_buffer(tmp_path / "run" / "run_replay_buffer_600_steps.pkl")

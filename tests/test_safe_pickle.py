@@ -74,6 +74,22 @@ def test_dangerous_globals_are_refused(tmp_path, name):
         load_demonstrations(path)
 
 
+@pytest.mark.parametrize(
+    "program, refused",
+    [
+        ("c__builtin__\nlist\n(c__builtin__\nrange\n(I1000\ntRtR.", "global __builtin__.list"),  # list(range(n))
+        ("cbuiltins\nbytes\n(I1000\ntR.", "bytes"),  # bytes(n): n zero bytes
+        ("c__builtin__\nbytearray\n(I1000\ntR.", "bytearray"),
+    ],
+)
+def test_pickles_that_would_allocate_from_a_size_are_refused(tmp_path, program, refused):
+    """A 40-byte file must not make the loader allocate gigabytes: no list(range(n)), no bytes(n)."""
+    path = tmp_path / "expert_data.pkl"
+    path.write_bytes(program.encode())
+    with pytest.raises(UnsafePickleError, match=refused):
+        load_demonstrations(path)
+
+
 @pytest.mark.parametrize("protocol", [2, 4, 5])
 @pytest.mark.parametrize("as_tensor", [False, True])
 def test_di_engine_pickles_with_numpy_or_torch_values_load(tmp_path, monkeypatch, protocol, as_tensor):

@@ -283,7 +283,7 @@ def test_state_only_demonstrations_train_dqn_without_expert_mixing(cartpole_demo
     model.learn(300, callback=gail)  # gradient steps ran: the buffer was sampled and relabelled
     assert gail.reward_model.policy_expert_fraction == 0.0 and gail.reward_model.n_updates > 0
     assert model._n_updates > 0
-    with pytest.raises(ValueError, match=r"policy_expert_fraction=0.5.*no.*actions|policy_expert_fraction=0.5"):
+    with pytest.raises(ValueError, match=r"policy_expert_fraction=0\.5 .*needs expert actions"):
         _dqn("CartPole-v1").learn(10, callback=GailCallback(demos, inputs="ss", policy_expert_fraction=0.5))
 
 
@@ -334,3 +334,47 @@ def test_readme_lists_every_logged_key(cartpole_demos):
     assert {"gail/absorbing_reward", "gail/grad_penalty", "gail/disc_loss"} <= logged
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert [key for key in sorted(logged) if f"`{key}`" not in readme] == []
+
+
+class _FailsAtRolloutEnd(BaseCallback):
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.n_calls >= 100:
+            raise KeyboardInterrupt  # as a Ctrl-C during training
+
+
+def test_interrupted_learn_stops_recording(cartpole_demos):
+    gail = GailCallback(cartpole_demos, target_new_data_count=NEVER)
+    model = _dqn("CartPole-v1")
+    with pytest.raises(KeyboardInterrupt):
+        model.learn(1000, callback=[gail, _FailsAtRolloutEnd()])
+    collected = gail.reward_model.n_collected
+    assert 100 <= collected < 1000
+    env = model.get_env()
+    obs = env.reset()
+    for _ in range(50):
+        obs, _, _, _ = env.step(model.predict(obs)[0])
+    assert gail.reward_model.n_collected == collected
+
+
+def test_continuing_training_reuses_only_this_models_discriminator_with_the_same_arguments(cartpole_demos):
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    first = GailCallback(cartpole_demos, update_per_collect=2)
+    model = _dqn(env)
+    model.learn(300, callback=first)
+    # chunked training with the same arguments: the trained discriminator carries on
+    again = GailCallback(cartpole_demos, update_per_collect=2, hidden_dims=64)
+    with pytest.warns(UserWarning, match="keeps training it"):
+        model.learn(300, callback=again, reset_num_timesteps=False)
+    assert again.reward_model is first.reward_model
+    # other arguments: a fresh discriminator, said out loud
+    other = GailCallback(cartpole_demos, update_per_collect=3)
+    with pytest.warns(UserWarning, match=r"replaces it with a fresh one, since \['update_per_collect'\] differ"):
+        model.learn(300, callback=other, reset_num_timesteps=False)
+    assert other.reward_model is not first.reward_model
+    # another model on the same (already wrapped) VecNormalize gets its own discriminator and gamma
+    second = GailCallback(cartpole_demos, update_per_collect=2)
+    _dqn(env, gamma=0.9).learn(300, callback=second)
+    assert second.reward_model is not other.reward_model and second.reward_model.gamma == 0.9
