@@ -182,8 +182,13 @@ def test_prebuilt_reward_model_and_manual_wrapper_are_reused(cartpole_demos):
 
 
 def test_unsupported_algorithm_and_buffer_and_spaces(cartpole_demos):
-    with pytest.raises(TypeError, match=r"off-policy algorithm.*got PPO"):
-        PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32).learn(64, callback=GailCallback(cartpole_demos))
+    # PPO is supported (tests/test_on_policy.py), with on-policy defaults; off-policy-only settings are refused
+    ppo_gail = GailCallback(cartpole_demos, update_per_collect=1)
+    PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32).learn(64, callback=ppo_gail)
+    assert ppo_gail.reward_model.n_updates == 1 and ppo_gail.reward_model.agent_data_source == "rollout"
+    with pytest.raises(ValueError, match=r"PPO is on-policy.*policy_expert_fraction=0\.5"):
+        mixing = GailCallback(cartpole_demos, policy_expert_fraction=0.5)
+        PPO("MlpPolicy", "CartPole-v1", n_steps=64).learn(64, callback=mixing)
     with pytest.raises(TypeError, match=r"GailReplayBuffer.*got ReplayBuffer"):
         DQN("MlpPolicy", "CartPole-v1").learn(10, callback=GailCallback(cartpole_demos))
     with pytest.raises(ValueError, match=r"shape \(4,\) per transition, expected \(2,\)"):
