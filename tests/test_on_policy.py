@@ -424,22 +424,29 @@ def test_algorithm_that_is_neither_on_nor_off_policy(cartpole_demos):
 # ------------------------------------------------------------------------------------- learning
 
 
+# seed 0's untrained deterministic policy already balances the pole for 438 steps on average; seed 1's for 9
+LEARNING_SEED = 1
+
+
+def _zoo_ppo() -> PPO:
+    env = make_vec_env("CartPole-v1", n_envs=ZOO_PPO_CARTPOLE_N_ENVS, seed=LEARNING_SEED)
+    return PPO("MlpPolicy", env, seed=LEARNING_SEED, **ZOO_PPO_CARTPOLE)
+
+
 @pytest.mark.slow
 def test_gail_ppo_reaches_expert_return_from_5_episodes(cartpole_demos):
     """rl-zoo3's PPO settings for CartPole-v1 with the on-policy defaults; the env reward is never shown to PPO."""
     assert len(cartpole_demos.episode_returns()) == 5
-    env = make_vec_env("CartPole-v1", n_envs=ZOO_PPO_CARTPOLE_N_ENVS, seed=0)
-    model = PPO("MlpPolicy", env, seed=0, **ZOO_PPO_CARTPOLE)
+    model = _zoo_ppo()
     gail = GailCallback(cartpole_demos)
-    model.learn(40_000, callback=gail)
+    model.learn(50_000, callback=gail)
     mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", seed=7), n_eval_episodes=20, deterministic=True)
     assert mean >= 475, f"true return {mean}"
-    assert gail.reward_model.n_updates == 100 * (40_000 // 256 + 1)
+    assert gail.reward_model.n_updates == 100 * (50_000 // 256 + 1)
     assert not np.allclose(model.rollout_buffer.rewards, 1.0)  # PPO trained on the discriminator's rewards
 
 
-def test_random_policy_is_far_below():
-    """Sanity check of the evaluation above: an untrained PPO does not pass it."""
-    model = PPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=ZOO_PPO_CARTPOLE_N_ENVS, seed=0), seed=0, **ZOO_PPO_CARTPOLE)
-    mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", seed=7), n_eval_episodes=20, deterministic=True)
-    assert mean < 200
+def test_untrained_policy_is_far_below():
+    """Sanity check of the evaluation above: the untrained PPO of that seed does not pass it."""
+    mean, _ = evaluate_policy(_zoo_ppo(), make_vec_env("CartPole-v1", seed=7), n_eval_episodes=20, deterministic=True)
+    assert mean < 100
