@@ -1,4 +1,4 @@
-"""sb3-gail-plugin: GAIL for Stable-Baselines3 off-policy algorithms, inside ``model.learn()``."""
+"""sb3-gail-plugin: GAIL for Stable-Baselines3 algorithms (off-policy and on-policy), inside ``model.learn()``."""
 
 from sb3_gail_plugin.buffers import DictGailReplayBuffer, GailReplayBuffer
 from sb3_gail_plugin.callbacks import GailCallback, GailCheckpointCallback

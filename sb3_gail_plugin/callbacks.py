@@ -8,29 +8,47 @@ from typing import Any, Dict, Optional
 
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import unwrap_vec_wrapper
 
 from sb3_gail_plugin.buffers import GailRelabelMixin
 from sb3_gail_plugin.demonstrations import DemonstrationSource
+from sb3_gail_plugin.on_policy import RolloutRelabeler, check_on_policy_reward_model, on_policy_reward_model_kwargs
 from sb3_gail_plugin.reward_model import GailRewardModel
 from sb3_gail_plugin.vec_env import GailVecEnvWrapper
 
 
 class GailCallback(BaseCallback):
     """
-    Runs GAIL inside ``model.learn()`` of an off-policy SB3 algorithm (DQN, SAC, TD3, ...).
+    Runs GAIL inside ``model.learn()`` of an SB3 algorithm: off-policy (DQN, SAC, TD3, ...) or
+    on-policy (PPO, A2C, and sb3-contrib's TRPO, MaskablePPO, RecurrentPPO).
 
     At training start it builds the reward model from the env's spaces (when given demonstrations),
     wraps the training env with :class:`GailVecEnvWrapper` (below ``VecNormalize``, so that the
-    discriminator sees raw observations) unless it is wrapped already, and attaches the reward model
-    to the model's :class:`GailReplayBuffer`. At each rollout end, once enough new transitions
-    arrived, it trains the discriminator, clears its training set and logs ``gail/*`` statistics
-    through the model's logger.
+    discriminator sees raw observations) unless it is wrapped already, and for an off-policy
+    algorithm attaches the reward model to the model's :class:`GailReplayBuffer`.
+
+    Off-policy, at each rollout end once enough new transitions arrived, it trains the discriminator,
+    clears its training set and logs ``gail/*`` statistics through the model's logger; sampled replay
+    batches are relabelled by the buffer.
+
+    On-policy (no buffer class needed), at each rollout end (after SB3 computed returns and advantages
+    from the env reward, before ``train()``) it trains the discriminator on exactly that rollout,
+    clears the set, overwrites ``rollout_buffer.rewards`` with the discriminator's rewards (keeping
+    SB3's time-limit bootstrap) and recomputes returns and advantages (see
+    :class:`~sb3_gail_plugin.on_policy.RolloutRelabeler`). The reward model it builds then takes
+    :data:`~sb3_gail_plugin.on_policy.ON_POLICY_DEFAULTS` for the arguments not given, and
+    ``target_new_data_count`` one rollout; the off-policy-only arguments (``agent_data_source="replay"``,
+    ``policy_expert_fraction > 0``, ``replay_window``) raise a ``ValueError``, for a prebuilt reward
+    model too.
 
     Usage::
 
         model = DQN("MlpPolicy", "CartPole-v1", replay_buffer_class=GailReplayBuffer)
         model.learn(100_000, callback=GailCallback(load_demonstrations("cartpole_expert.npz")))
+
+        model = PPO("MlpPolicy", "CartPole-v1")
+        model.learn(200_000, callback=GailCallback(load_demonstrations("cartpole_expert.npz")))
 
     :param reward_model_or_demonstrations: A :class:`GailRewardModel`, or expert demonstrations
         (anything :func:`load_demonstrations` reads) to build one from
@@ -61,15 +79,34 @@ class GailCallback(BaseCallback):
             self.demonstrations = reward_model_or_demonstrations
         self.reward_model_kwargs = reward_model_kwargs
         self.last_stats: Dict[str, float] = {}
+        self._relabeler: Optional[RolloutRelabeler] = None
         self._wrapper: Optional[GailVecEnvWrapper] = None
 
     def _on_training_start(self) -> None:
         model = self.model
-        if not isinstance(model, OffPolicyAlgorithm):
+        if isinstance(model, OnPolicyAlgorithm):
+            self._relabeler = RolloutRelabeler()
+            name, rollout_size = type(model).__name__, model.n_steps * model.n_envs
+            self._build_reward_model(on_policy_reward_model_kwargs(self.reward_model_kwargs, name, rollout_size))
+            assert self.reward_model is not None
+            check_on_policy_reward_model(self.reward_model, name, rollout_size)
+        elif isinstance(model, OffPolicyAlgorithm):
+            self._relabeler = None
+            self._check_off_policy(model)
+            self._build_reward_model(self.reward_model_kwargs)
+        else:
             raise TypeError(
-                "GailCallback needs an off-policy algorithm with a replay buffer (DQN, SAC, TD3, DDPG, QR-DQN, TQC), "
-                f"got {type(model).__name__}"
+                "GailCallback needs an off-policy algorithm with a replay buffer (DQN, SAC, TD3, DDPG, QR-DQN, TQC) "
+                f"or an on-policy algorithm (PPO, A2C, TRPO, MaskablePPO, RecurrentPPO), got {type(model).__name__}"
             )
+        assert self.reward_model is not None
+        self._set_gamma(float(model.gamma))
+        self._wrap_training_env()
+        if isinstance(model, OffPolicyAlgorithm):
+            assert isinstance(model.replay_buffer, GailRelabelMixin)
+            model.replay_buffer.set_reward_model(self.reward_model)
+
+    def _check_off_policy(self, model: OffPolicyAlgorithm) -> None:
         if getattr(model, "n_steps", 1) > 1:
             raise ValueError(
                 f"GailCallback does not support n-step returns (got n_steps={model.n_steps}): SB3 would ignore n_steps "  # type: ignore[attr-defined]
@@ -81,10 +118,23 @@ class GailCallback(BaseCallback):
                 f"observations), got {type(model.replay_buffer).__name__}: create the model with "
                 "replay_buffer_class=GailReplayBuffer"
             )
+
+    def _build_reward_model(self, reward_model_kwargs: Dict[str, Any]) -> None:
+        """Build the reward model from the demonstrations (unless given one, or continuing one) and check its spaces."""
+        model = self.model
         if self.reward_model is None:
-            self.reward_model = self._reward_model_to_continue() or self._build_reward_model()
+            self.reward_model = self._reward_model_to_continue(reward_model_kwargs)
+        if self.reward_model is None:
+            kwargs = dict(reward_model_kwargs)
+            kwargs.setdefault("device", model.device)
+            kwargs.setdefault("seed", model.seed)
+            self.reward_model = GailRewardModel(model.observation_space, model.action_space, self.demonstrations, **kwargs)
+            self._info(
+                f"GAIL: built a reward model from {len(self.reward_model.expert_data)} expert transitions "
+                f"(reward_form={self.reward_model.reward_form!r}, absorbing={self.reward_model.absorbing})"
+            )
         else:
-            self._info(f"GAIL: training the reward model given ({self.reward_model.n_updates} discriminator updates so far)")
+            self._info(f"GAIL: training the reward model on ({self.reward_model.n_updates} discriminator updates so far)")
         for what, expected, received in (
             ("observation", model.observation_space, self.reward_model.observation_space),
             ("action", model.action_space, self.reward_model.action_space),
@@ -93,11 +143,8 @@ class GailCallback(BaseCallback):
                 raise ValueError(
                     f"The reward model's {what} space must match the model's: expected {expected}, got {received}"
                 )
-        self._set_gamma(float(model.gamma))
-        self._wrap_training_env()
-        model.replay_buffer.set_reward_model(self.reward_model)
 
-    def _reward_model_to_continue(self) -> Optional[GailRewardModel]:
+    def _reward_model_to_continue(self, reward_model_kwargs: Dict[str, Any]) -> Optional[GailRewardModel]:
         """
         The trained reward model that this model's training env already feeds, when a new
         ``GailCallback(demonstrations)`` continues training (a second ``learn()``) with no argument
@@ -109,7 +156,7 @@ class GailCallback(BaseCallback):
             return None  # nothing to continue, or another model's discriminator on a shared env: start afresh
         current = existing._init_kwargs()
         differing = sorted(
-            key for key, value in self.reward_model_kwargs.items()
+            key for key, value in reward_model_kwargs.items()
             if key in current and current[key] != (list(value) if isinstance(value, tuple) else value)
         )
         summary = f"The training env already feeds a reward model trained for {existing.n_updates} discriminator updates"
@@ -126,18 +173,6 @@ class GailCallback(BaseCallback):
             stacklevel=3,
         )
         return existing
-
-    def _build_reward_model(self) -> GailRewardModel:
-        model = self.model
-        kwargs = dict(self.reward_model_kwargs)
-        kwargs.setdefault("device", model.device)
-        kwargs.setdefault("seed", model.seed)
-        reward_model = GailRewardModel(model.observation_space, model.action_space, self.demonstrations, **kwargs)
-        self._info(
-            f"GAIL: built a reward model from {len(reward_model.expert_data)} expert transitions "
-            f"(reward_form={reward_model.reward_form!r}, absorbing={reward_model.absorbing})"
-        )
-        return reward_model
 
     def _set_gamma(self, gamma: float) -> None:
         """The absorbing state's value is folded in with the discount of the RL target: the model's ``gamma``."""
@@ -167,7 +202,7 @@ class GailCallback(BaseCallback):
             if normalizer is not None:
                 wrapper = GailVecEnvWrapper(normalizer.venv, self.reward_model)
                 normalizer.venv = wrapper
-                wrapper.set_last_obs(model._last_original_obs)
+                wrapper.set_last_obs(normalizer.get_original_obs())  # raw: what SB3 steps from next
                 self._info("GAIL: wrapped the training env in GailVecEnvWrapper, below VecNormalize (raw observations)")
             else:
                 wrapper = GailVecEnvWrapper(model.env, self.reward_model)
@@ -193,18 +228,28 @@ class GailCallback(BaseCallback):
         if self._wrapper is not None:
             self._wrapper.recording = recording
 
-    def _on_rollout_start(self) -> None:
-        self._set_recording(True)
-
     def _on_training_end(self) -> None:
         self._set_recording(False)
 
     def _on_step(self) -> bool:
+        if self._relabeler is not None:
+            # before SB3 adds the time-limit bootstrap to these rewards in place
+            self._relabeler.record_step(self.locals["rewards"], self.locals["dones"], self.locals["infos"])
         return True
+
+    def _on_rollout_start(self) -> None:
+        self._set_recording(True)
+        if self._relabeler is not None and self.reward_model is not None:
+            # an on-policy rollout is relabelled on its own: drop what an interrupted one left
+            self.reward_model.clear_data()
+            self._relabeler.reset()
 
     def _on_rollout_end(self) -> None:
         self._set_recording(False)
         assert self.reward_model is not None
+        if self._relabeler is not None:
+            self._log(self._relabeler.relabel(self.model, self.reward_model))  # type: ignore[arg-type]
+            return
         replay_buffer = self.model.replay_buffer  # type: ignore[attr-defined]
         if replay_buffer.reward_model is not self.reward_model:
             # e.g. after model.load_replay_buffer(): the reward model is not pickled with the buffer
@@ -216,13 +261,17 @@ class GailCallback(BaseCallback):
             agent_data = replay_buffer.sample_transitions(
                 self.reward_model.batch_size * self.reward_model.update_per_collect, self.reward_model.replay_window
             )
-        self.last_stats = self.reward_model.train(agent_data)
+        self._log(self.reward_model.train(agent_data))
         self.reward_model.clear_data()
-        for key, value in self.last_stats.items():
+
+    def _log(self, stats: Dict[str, float]) -> None:
+        assert self.reward_model is not None
+        self.last_stats = stats
+        for key, value in stats.items():
             self.logger.record(f"gail/{key}", value)
         self.logger.record("gail/n_updates", self.reward_model.n_updates)
         if self.verbose >= 2:
-            print(f"GAIL at {self.num_timesteps} steps: " + ", ".join(f"{k}={v:.3f}" for k, v in self.last_stats.items()))
+            print(f"GAIL at {self.num_timesteps} steps: " + ", ".join(f"{k}={v:.3f}" for k, v in stats.items()))
 
 
 class GailCheckpointCallback(CheckpointCallback):

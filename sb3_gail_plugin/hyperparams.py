@@ -1,6 +1,6 @@
 """Recommended hyperparameters for GAIL with SB3 algorithms, per environment."""
 
-from typing import Any, Dict
+from typing import Any, Callable, Dict
 
 # rl-zoo3's published DQN hyperparameters for CartPole-v1 (hyperparams/dqn.yml): what users have
 # in their scripts.
@@ -59,3 +59,28 @@ ZOO_DQN: Dict[str, Dict[str, Any]] = {
         policy_kwargs=dict(net_arch=[256, 256]),
     ),
 }
+
+
+def linear_schedule(initial_value: float) -> Callable[[float], float]:
+    """rl-zoo3's ``lin_<initial_value>``: decays linearly from ``initial_value`` to 0 over ``learn()``."""
+
+    def schedule(progress_remaining: float) -> float:
+        return initial_value * progress_remaining
+
+    return schedule
+
+
+# rl-zoo3's published PPO hyperparameters for CartPole-v1 (hyperparams/ppo.yml), used with 8 envs
+# (ZOO_PPO_CARTPOLE_N_ENVS): what users have in their scripts. GAIL-PPO with the on-policy defaults
+# holds 500 with them (docs/tuning_log.md, "On-policy").
+ZOO_PPO_CARTPOLE_N_ENVS = 8
+ZOO_PPO_CARTPOLE: Dict[str, Any] = dict(
+    n_steps=32,
+    batch_size=256,
+    gae_lambda=0.8,
+    gamma=0.98,
+    n_epochs=20,
+    ent_coef=0.0,
+    learning_rate=linear_schedule(1e-3),
+    clip_range=linear_schedule(0.2),
+)

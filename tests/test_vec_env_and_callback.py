@@ -41,6 +41,8 @@ def _assert_wrapper_recorded_buffer(model: DQN, reward_model: GailRewardModel) -
     np.testing.assert_array_equal(data.dones.reshape(n_steps, n_envs), buffer.dones[:n_steps])
     if buffer.handle_timeout_termination:
         np.testing.assert_array_equal(data.timeouts.reshape(n_steps, n_envs), buffer.timeouts[:n_steps])
+    # the buffer keeps the truncations whatever handle_timeout_termination says
+    np.testing.assert_array_equal(data.timeouts.reshape(n_steps, n_envs), buffer.truncations[:n_steps])
     # the recorded next observation at an episode end is the real terminal one, not the reset one
     ends = data.dones.reshape(n_steps, n_envs)[:-1]
     assert ends.any()
@@ -63,7 +65,11 @@ def test_wrapper_with_optimize_memory_usage(cartpole_demos):
     callback = GailCallback(cartpole_demos, target_new_data_count=NEVER)
     model.learn(300, callback=callback)
     _assert_wrapper_recorded_buffer(model, callback.reward_model)
-    model.learn(200, callback=GailCallback(cartpole_demos), reset_num_timesteps=False)  # relabelled training runs
+    # relabelled training runs: a fresh discriminator that trains (the first one never does)
+    relabelling = GailCallback(cartpole_demos, target_new_data_count=64)
+    with pytest.warns(UserWarning, match="replaces it with a fresh one"):
+        model.learn(200, callback=relabelling, reset_num_timesteps=False)
+    assert relabelling.reward_model.n_updates > 0 and model._n_updates > 0
 
 
 def test_vecnormalize_wrapper_goes_below_and_sees_raw_observations(cartpole_demos):
@@ -182,8 +188,13 @@ def test_prebuilt_reward_model_and_manual_wrapper_are_reused(cartpole_demos):
 
 
 def test_unsupported_algorithm_and_buffer_and_spaces(cartpole_demos):
-    with pytest.raises(TypeError, match=r"off-policy algorithm.*got PPO"):
-        PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32).learn(64, callback=GailCallback(cartpole_demos))
+    # PPO is supported (tests/test_on_policy.py), with on-policy defaults; off-policy-only settings are refused
+    ppo_gail = GailCallback(cartpole_demos, update_per_collect=1)
+    PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32).learn(64, callback=ppo_gail)
+    assert ppo_gail.reward_model.n_updates == 1 and ppo_gail.reward_model.agent_data_source == "rollout"
+    with pytest.raises(ValueError, match=r"PPO is on-policy.*policy_expert_fraction=0\.5"):
+        mixing = GailCallback(cartpole_demos, policy_expert_fraction=0.5)
+        PPO("MlpPolicy", "CartPole-v1", n_steps=64).learn(64, callback=mixing)
     with pytest.raises(TypeError, match=r"GailReplayBuffer.*got ReplayBuffer"):
         DQN("MlpPolicy", "CartPole-v1").learn(10, callback=GailCallback(cartpole_demos))
     with pytest.raises(ValueError, match=r"shape \(4,\) per transition, expected \(2,\)"):
