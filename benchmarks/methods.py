@@ -13,9 +13,23 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
-from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE, ZOO_DQN
+from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE, ZOO_DQN, ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS
+
+# imitation's GAIL tutorial's PPO (docs/tutorials/3_train_gail): 8 envs, SB3's n_steps 2048
+TUTORIAL_PPO: Dict[str, Any] = dict(batch_size=64, ent_coef=0.0, learning_rate=4e-4, gamma=0.95, n_epochs=5)
+TUTORIAL_PPO_N_ENVS = 8
+
+
+def ppo_settings(env_id: str, which: str) -> Tuple[Dict[str, Any], int]:
+    """PPO hyperparameters and env count: imitation's tutorial's (``"tutorial"``) or rl-zoo3's (``"zoo"``, CartPole-v1)."""
+    if which == "tutorial":
+        return TUTORIAL_PPO, TUTORIAL_PPO_N_ENVS
+    if env_id != "CartPole-v1":
+        raise ValueError(f"No rl-zoo3 PPO hyperparameters for {env_id} here: expected CartPole-v1")
+    return ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS
 
 
 def dqn_settings(env_id: str, which: str) -> Dict[str, Any]:
@@ -68,7 +82,10 @@ class EvalEveryK(BaseCallback):
         self.evaluator = evaluator
 
     def _on_step(self) -> bool:
-        if self.evaluator.due(self.num_timesteps):
+        # an on-policy learner is evaluated once it has been updated (an untrained deterministic PPO policy can
+        # score 400+ on CartPole), as imitation's trainer is, whose evaluations run after each round
+        updated = not isinstance(self.model, OnPolicyAlgorithm) or self.model._n_updates > 0
+        if updated and self.evaluator.due(self.num_timesteps):
             self.evaluator(self.model, self.num_timesteps)
         return True
 
@@ -92,6 +109,20 @@ def run_ours(
     """GAIL-DQN with this plugin: the two-line usage with our default reward model."""
     model = DQN("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **dqn_settings(env_id, dqn))
     model.learn(budget, callback=[GailCallback(demos, **(reward_model_kwargs or {})), EvalEveryK(evaluator)])
+
+
+def run_ours_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial") -> None:
+    """GAIL-PPO with this plugin: one callback, the on-policy defaults, the same PPO settings as imitation's row."""
+    settings, n_envs = ppo_settings(env_id, ppo)
+    model = PPO("MlpPolicy", make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, **settings)
+    model.learn(budget, callback=[GailCallback(demos), EvalEveryK(evaluator)])
+
+
+def run_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial") -> None:
+    """Plain SB3 PPO on the true reward, same settings as the GAIL-PPO rows."""
+    settings, n_envs = ppo_settings(env_id, ppo)
+    model = PPO("MlpPolicy", make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, **settings)
+    model.learn(budget, callback=EvalEveryK(evaluator))
 
 
 def run_dqn(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, dqn: str = "recommended") -> None:
@@ -158,15 +189,21 @@ def _run_imitation_gail(
     trainer.train(budget, callback=after_round)
 
 
-def run_imitation_gail_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:
-    """imitation's GAIL with a PPO generator, as in imitation's GAIL tutorial (8 envs)."""
-    from stable_baselines3.ppo import MlpPolicy
+def run_imitation_gail_ppo(
+    env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial"
+) -> None:
+    """
+    imitation's GAIL with a PPO generator: its tutorial's discriminator settings, with the tutorial's PPO
+    (8 envs) or rl-zoo3's. imitation calls ``learn()`` once per round, so rl-zoo3's linear schedules
+    restart every round (imitation issue #262): that is imitation's loop, not a setting of ours.
+    """
+    settings, n_envs = ppo_settings(env_id, ppo)
 
     def make_learner(venv: Any) -> BaseAlgorithm:
-        return PPO(
-            env=venv, policy=MlpPolicy, batch_size=64, ent_coef=0.0, learning_rate=4e-4, gamma=0.95, n_epochs=5, seed=seed
-        )
+        return PPO("MlpPolicy", venv, seed=seed, **settings)
 
+    # the tutorial's demo batch of 1024 with its rollouts of 8 x 2048; one round's 256 with rl-zoo3's 8 x 32
+    demo_batch_size = 1024 if ppo == "tutorial" else 256
     _run_imitation_gail(
         env_id,
         demos,
@@ -174,8 +211,8 @@ def run_imitation_gail_ppo(env_id: str, demos: Transitions, seed: int, budget: i
         budget,
         evaluator,
         make_learner,
-        n_envs=8,
-        demo_batch_size=1024,
+        n_envs=n_envs,
+        demo_batch_size=demo_batch_size,
         gen_replay_buffer_capacity=512,
         n_disc_updates_per_round=8,
     )
@@ -226,14 +263,36 @@ METHODS: Dict[str, Callable[..., None]] = {
     "ours_zoo_dqn": partial(run_ours, dqn="zoo"),
     "ours_plain_gail": partial(run_ours, reward_model_kwargs=PLAIN_GAIL),
     "imitation_gail_ppo": run_imitation_gail_ppo,
+    "imitation_gail_ppo_zoo": partial(run_imitation_gail_ppo, ppo="zoo"),
+    "ours_ppo": run_ours_ppo,
+    "ours_ppo_zoo": partial(run_ours_ppo, ppo="zoo"),
+    "ppo_true_reward": run_ppo,
+    "ppo_true_reward_zoo": partial(run_ppo, ppo="zoo"),
     "imitation_gail_dqn": run_imitation_gail_dqn,
     "dqn_true_reward": run_dqn,
     "dqn_true_reward_zoo": partial(run_dqn, dqn="zoo"),
     "bc": run_bc,
 }
-NEEDS_DEMOS = {"ours", "ours_zoo_dqn", "ours_plain_gail", "imitation_gail_ppo", "imitation_gail_dqn", "bc"}
-# imitation's GAIL with PPO needs more env steps than the off-policy methods: give it 3x the budget
-BUDGET_FACTOR: Dict[str, int] = {"imitation_gail_ppo": 3}
+NEEDS_DEMOS = {
+    "ours",
+    "ours_zoo_dqn",
+    "ours_plain_gail",
+    "imitation_gail_ppo",
+    "imitation_gail_ppo_zoo",
+    "imitation_gail_dqn",
+    "ours_ppo",
+    "ours_ppo_zoo",
+    "bc",
+}
+# On-policy learners need more env steps than the off-policy methods: give them 3x the budget
+BUDGET_FACTOR: Dict[str, int] = {
+    "imitation_gail_ppo": 3,
+    "imitation_gail_ppo_zoo": 3,
+    "ours_ppo": 3,
+    "ours_ppo_zoo": 3,
+    "ppo_true_reward": 3,
+    "ppo_true_reward_zoo": 3,
+}
 
 
 def run(

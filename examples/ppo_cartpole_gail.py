@@ -6,7 +6,7 @@ GAIL-PPO on CartPole-v1 with rl-zoo3's PPO settings: one callback, no buffer cla
    the rollout buffer's rewards are replaced by its rewards before PPO's update;
 3. print the true return the GAIL agent reached (the env reward is never shown to PPO).
 
-Run: python examples/ppo_cartpole_gail.py [--timesteps 50000] [--n-episodes 5] [--seed 0]
+Run: python examples/ppo_cartpole_gail.py [--timesteps 50000] [--n-episodes 5] [--seed 1]
 """
 
 import argparse
@@ -27,12 +27,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--timesteps", type=int, default=50_000)
     parser.add_argument("--n-episodes", type=int, default=5, help="expert episodes")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--demos", default="demos/CartPole-v1.npz")
+    parser.add_argument("--seed", type=int, default=1, help="seed 0's untrained policy already balances 438 steps")
+    parser.add_argument("--demos", default=None, help="demonstrations cache (default: demos/CartPole-v1_<n>_episodes.npz)")
     args = parser.parse_args()
 
     # 1. Expert demonstrations, made from scratch once
-    demos_path = Path(args.demos)
+    demos_path = Path(args.demos or f"demos/CartPole-v1_{args.n_episodes}_episodes.npz")
     if demos_path.exists():
         demonstrations = load_demonstrations(demos_path)
     else:

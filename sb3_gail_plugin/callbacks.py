@@ -123,7 +123,8 @@ class GailCallback(BaseCallback):
         """Build the reward model from the demonstrations (unless given one, or continuing one) and check its spaces."""
         model = self.model
         if self.reward_model is None:
-            self.reward_model = self._reward_model_to_continue(reward_model_kwargs)
+            # compared with what the user passed, not with the defaults derived for this algorithm
+            self.reward_model = self._reward_model_to_continue(self.reward_model_kwargs)
         if self.reward_model is None:
             kwargs = dict(reward_model_kwargs)
             kwargs.setdefault("device", model.device)

@@ -11,6 +11,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor
 
 from sb3_gail_plugin.reward_model import GailRewardModel
+from sb3_gail_plugin.transitions import TIME_LIMIT_KEY
 
 # What GailCallback passes to GailRewardModel for an on-policy algorithm unless given explicitly.
 # The discriminator trains on each rollout, once (there is no replay buffer to sample agent data
@@ -29,7 +30,16 @@ _OFF_POLICY_ONLY: Dict[str, Any] = dict(agent_data_source="rollout", policy_expe
 
 
 def _off_policy_settings(settings: Mapping[str, Any]) -> Dict[str, Any]:
-    return {name: settings[name] for name, off in _OFF_POLICY_ONLY.items() if name in settings and settings[name] != off}
+    """The off-policy-only settings among ``settings`` that are on (``policy_expert_fraction=None`` is off)."""
+    return {
+        name: settings[name]
+        for name, off in _OFF_POLICY_ONLY.items()
+        if name in settings and settings[name] != off and not (name == "policy_expert_fraction" and settings[name] is None)
+    }
+
+
+def _listed(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in values.items())
 
 
 def on_policy_update_per_collect(rollout_size: int, batch_size: int) -> int:
@@ -63,17 +73,16 @@ def on_policy_reward_model_kwargs(
     if bad:
         raise ValueError(
             f"{algorithm} is on-policy: the discriminator trains on each rollout and there is no replay buffer, so "
-            f"{', '.join(f'{name}={value!r}' for name, value in bad.items())} cannot apply; expected "
-            f"{', '.join(f'{name}={_OFF_POLICY_ONLY[name]!r}' for name in bad)} or leaving the argument out"
+            f"{_listed(bad)} cannot apply; expected {_listed({name: _OFF_POLICY_ONLY[name] for name in bad})} or "
+            "leaving the argument out"
         )
     batch_size = int(reward_model_kwargs.get("batch_size", batch_size))
     update_per_collect = on_policy_update_per_collect(rollout_size, batch_size)
-    return {
-        **ON_POLICY_DEFAULTS,
-        "target_new_data_count": rollout_size,
-        "update_per_collect": update_per_collect,
-        **reward_model_kwargs,
-    }
+    # policy_expert_fraction=None (GailRewardModel's default) means the algorithm's default: none on-policy
+    given = dict(reward_model_kwargs)
+    if given.get("policy_expert_fraction", 0.0) is None:
+        del given["policy_expert_fraction"]
+    return {**ON_POLICY_DEFAULTS, "target_new_data_count": rollout_size, "update_per_collect": update_per_collect, **given}
 
 
 def check_on_policy_reward_model(reward_model: GailRewardModel, algorithm: str, rollout_size: int) -> None:
@@ -83,20 +92,17 @@ def check_on_policy_reward_model(reward_model: GailRewardModel, algorithm: str, 
     :param reward_model: The reward model
     :param algorithm: Name of the algorithm (for the error message)
     :param rollout_size: Transitions per rollout (``n_steps * n_envs``)
-    :raises ValueError: if it has off-policy-only settings, or needs more data than a rollout holds
+    :raises ValueError: if it has off-policy-only settings (``target_new_data_count`` is not used on-policy:
+        the discriminator trains at every rollout end)
     """
     bad = _off_policy_settings({name: getattr(reward_model, name) for name in _OFF_POLICY_ONLY})
     if bad:
+        suggested = {name: _OFF_POLICY_ONLY[name] for name in bad}
+        suggested["update_per_collect"] = on_policy_update_per_collect(rollout_size, reward_model.batch_size)
         raise ValueError(
-            f"{algorithm} is on-policy, but the reward model has off-policy-only settings "
-            f"{', '.join(f'{name}={value!r}' for name, value in bad.items())}: build it with "
-            f"GailRewardModel(..., {', '.join(f'{name}={_OFF_POLICY_ONLY[name]!r}' for name in bad)}), "
-            "or pass the demonstrations to GailCallback, which uses on-policy defaults"
-        )
-    if reward_model.target_new_data_count > rollout_size:
-        raise ValueError(
-            f"The discriminator trains on every rollout of {algorithm}, which holds n_steps * n_envs = {rollout_size} "
-            f"transitions: target_new_data_count must be at most {rollout_size}, got {reward_model.target_new_data_count}"
+            f"{algorithm} is on-policy, but the reward model has off-policy-only settings {_listed(bad)}: build it "
+            f"with GailRewardModel(..., {_listed(suggested)}) (update_per_collect: {DISCRIMINATOR_PASSES} passes over "
+            f"a rollout of {rollout_size}), or pass the demonstrations to GailCallback, which uses on-policy defaults"
         )
 
 
@@ -154,7 +160,7 @@ class RolloutRelabeler:
                 [
                     bool(done)
                     and info.get("terminal_observation") is not None
-                    and bool(info.get("TimeLimit.truncated", False))
+                    and bool(info.get(TIME_LIMIT_KEY, False))
                     for done, info in zip(dones, infos)
                 ],
                 dtype=bool,

@@ -258,6 +258,21 @@ def test_box_actions_discriminator_sees_clipped_env_actions(vec_env_cls):
     env.close()
 
 
+@pytest.mark.parametrize("algorithm", [PPO, A2C])
+def test_squashed_gsde_actions_reach_the_discriminator_in_env_units(algorithm):
+    """With squash_output the buffer holds tanh samples in [-1, 1]; the env (and D) get them rescaled to [-2, 2]."""
+    env = make_vec_env("Pendulum-v1", n_envs=N_ENVS, seed=0, env_kwargs=dict(max_episode_steps=10))
+    kwargs = dict(use_sde=True, policy_kwargs=dict(squash_output=True, log_std_init=1.0))
+    if algorithm is PPO:
+        kwargs["batch_size"] = 48
+    model, _, snapshots = _run(lambda **kw: algorithm("MlpPolicy", **kw), env, _pendulum_demos(), **kwargs)
+    for snap in snapshots:
+        _check_snapshot(snap, model)
+        env_actions, stored = snap["steps"]["actions"], snap["buffer_actions"]
+        assert np.abs(stored).max() <= 1.0 and np.abs(env_actions).max() > 1.0  # not the buffer's units
+        np.testing.assert_allclose(env_actions, model.policy.unscale_action(stored), rtol=1e-5, atol=1e-5)
+
+
 def test_dict_observations(cartpole_demos):
     class DictCartPole(gym.ObservationWrapper):
         def __init__(self, env: gym.Env) -> None:
@@ -356,14 +371,20 @@ def test_on_policy_defaults_and_refused_off_policy_options(cartpole_demos):
             learn(GailCallback(cartpole_demos, **{name: value}))
     env = gym.make("CartPole-v1")
     prebuilt = GailRewardModel(env.observation_space, env.action_space, cartpole_demos)  # off-policy defaults
-    with pytest.raises(ValueError, match=r"agent_data_source='rollout', policy_expert_fraction=0\.0"):
+    # the message names every setting to pass, the on-policy update_per_collect included (25 passes over 64)
+    with pytest.raises(
+        ValueError, match=r"agent_data_source='rollout', policy_expert_fraction=0\.0, update_per_collect=25\)"
+    ):
         learn(GailCallback(prebuilt))
     spaces = (env.observation_space, env.action_space)
     fitting = GailRewardModel(*spaces, cartpole_demos, update_per_collect=1, **ON_POLICY_DEFAULTS)
     assert learn(GailCallback(fitting)).reward_model is fitting and fitting.n_updates == 1
-    greedy = GailRewardModel(*spaces, cartpole_demos, target_new_data_count=65, **ON_POLICY_DEFAULTS)
-    with pytest.raises(ValueError, match="target_new_data_count must be at most 64, got 65"):
-        learn(GailCallback(greedy))
+    # target_new_data_count is not used on-policy (D trains at every rollout end): A2C's 5-step rollouts are fine
+    a2c_ready = GailRewardModel(*spaces, cartpole_demos, update_per_collect=1, **ON_POLICY_DEFAULTS)
+    A2C("MlpPolicy", "CartPole-v1", seed=0).learn(20, callback=GailCallback(a2c_ready))
+    assert a2c_ready.n_updates == 4
+    # policy_expert_fraction=None (GailRewardModel's default) means no mixing: accepted
+    learn(GailCallback(cartpole_demos, update_per_collect=1, policy_expert_fraction=None))
     # off-policy algorithms keep their own defaults
     dqn_gail = GailCallback(cartpole_demos)
     DQN("MlpPolicy", "CartPole-v1", replay_buffer_class=GailReplayBuffer, learning_starts=10).learn(8, callback=dqn_gail)
@@ -439,10 +460,10 @@ def test_gail_ppo_reaches_expert_return_from_5_episodes(cartpole_demos):
     assert len(cartpole_demos.episode_returns()) == 5
     model = _zoo_ppo()
     gail = GailCallback(cartpole_demos)
-    model.learn(50_000, callback=gail)
+    model.learn(80_000, callback=gail)  # 50k gave 459 and 500 on seeds 1 and 2 (latest stack): margin matters here
     mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", seed=7), n_eval_episodes=20, deterministic=True)
     assert mean >= 475, f"true return {mean}"
-    assert gail.reward_model.n_updates == 100 * (50_000 // 256 + 1)
+    assert gail.reward_model.n_updates == 100 * (80_000 // 256 + 1)
     assert not np.allclose(model.rollout_buffer.rewards, 1.0)  # PPO trained on the discriminator's rewards
 
 
@@ -450,3 +471,17 @@ def test_untrained_policy_is_far_below():
     """Sanity check of the evaluation above: the untrained PPO of that seed does not pass it."""
     mean, _ = evaluate_policy(_zoo_ppo(), make_vec_env("CartPole-v1", seed=7), n_eval_episodes=20, deterministic=True)
     assert mean < 100
+
+
+def test_second_learn_continues_the_discriminator_with_the_same_arguments(cartpole_demos):
+    """On-policy defaults derived for the algorithm do not count as arguments that ask for a fresh discriminator."""
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=64, seed=0)
+    first = GailCallback(cartpole_demos, update_per_collect=5)
+    model.learn(128, callback=first)
+    with pytest.warns(UserWarning, match="keeps training it"):
+        model.learn(128, callback=GailCallback(cartpole_demos), reset_num_timesteps=False)
+    assert first.reward_model.n_updates == 4 * 5
+    fresh = GailCallback(cartpole_demos, update_per_collect=2)
+    with pytest.warns(UserWarning, match="replaces it"):
+        model.learn(64, callback=fresh, reset_num_timesteps=False)
+    assert fresh.reward_model is not first.reward_model and fresh.reward_model.n_updates == 2

@@ -389,3 +389,20 @@ def test_continuing_training_reuses_only_this_models_discriminator_with_the_same
     second = GailCallback(cartpole_demos, update_per_collect=2)
     _dqn(env, gamma=0.9).learn(300, callback=second)
     assert second.reward_model is not other.reward_model and second.reward_model.gamma == 0.9
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "ppo"])
+def test_eval_callback_under_vecnormalize_with_a_matching_eval_env(cartpole_demos, algorithm):
+    """SB3 syncs VecNormalize statistics along both wrapper chains: the eval env gets the same layers."""
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    eval_env = VecNormalize(GailVecEnvWrapper(make_vec_env("CartPole-v1", seed=1)), training=False, norm_reward=False)
+    evaluation = EvalCallback(eval_env, eval_freq=64, n_eval_episodes=2, verbose=0)
+    if algorithm == "dqn":
+        model = _dqn(env)
+    else:
+        model = PPO("MlpPolicy", env, n_steps=64, batch_size=64, seed=0)
+    model.learn(512, callback=[GailCallback(cartpole_demos, update_per_collect=2), evaluation])
+    assert evaluation.best_mean_reward > 0  # evaluations ran (the true return of CartPole is positive)
+    np.testing.assert_allclose(eval_env.obs_rms.mean, env.obs_rms.mean)  # synced through the matching chains
