@@ -173,7 +173,7 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
 def write_report(csv_path: Path, out_dir: Path, name: str, command: str) -> None:
     """The Markdown tables and the plots of one CSV of evaluations."""
     table = markdown_tables(read_csv(csv_path))
-    plots = plot(read_csv(csv_path), out_dir)
+    plots = plot(read_csv(csv_path), out_dir, prefix=f"{name}_")
     (out_dir / f"{name}.md").write_text(
         f"# Benchmark: {name}\n\nCommand: `{command}`\n\nMachine: {environment_note()}\n\n{table}\n\n"
         + "\n".join(f"![{p.stem}]({p.name})" for p in plots)

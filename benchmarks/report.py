@@ -127,8 +127,12 @@ def markdown_tables(rows: List[Dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: List[Dict[str, str]], out_dir: Path) -> List[Path]:
-    """Return against env steps per (env, n_demos): median and min-max band over seeds, a line per method."""
+def plot(rows: List[Dict[str, str]], out_dir: Path, prefix: str = "") -> List[Path]:
+    """
+    Return against env steps per (env, n_demos): median and min-max band over seeds, a line per method.
+
+    :param prefix: Start of the file names (the run's name), so that runs in one folder keep their own plots
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,7 +163,7 @@ def plot(rows: List[Dict[str, str]], out_dir: Path) -> List[Path]:
         )
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
-        path = out_dir / f"{env}_{n_demos}demos.png"
+        path = out_dir / f"{prefix}{env}_{n_demos}demos.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)
