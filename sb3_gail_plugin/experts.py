@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 from stable_baselines3 import PPO
@@ -20,32 +20,12 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_gail_plugin.demonstrations import collect_demonstrations, save_demonstrations
+from sb3_gail_plugin.hyperparams import ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS
 from sb3_gail_plugin.transitions import Transitions
-
-
-def linear_schedule(initial_value: float) -> Callable[[float], float]:
-    """Linear decay from ``initial_value`` to 0 over training (rl-zoo3's ``lin_`` schedules)."""
-
-    def schedule(progress_remaining: float) -> float:
-        return progress_remaining * initial_value
-
-    return schedule
-
 
 # rl-zoo3's tuned PPO hyperparameters (hyperparams/ppo.yml); other envs use SB3's PPO defaults
 EXPERT_PPO_HYPERPARAMS: Dict[str, Dict[str, Any]] = {
-    "CartPole-v1": dict(
-        n_envs=8,
-        total_timesteps=100_000,
-        n_steps=32,
-        batch_size=256,
-        gae_lambda=0.8,
-        gamma=0.98,
-        n_epochs=20,
-        ent_coef=0.0,
-        learning_rate=linear_schedule(1e-3),
-        clip_range=linear_schedule(0.2),
-    ),
+    "CartPole-v1": dict(n_envs=ZOO_PPO_CARTPOLE_N_ENVS, total_timesteps=100_000, **ZOO_PPO_CARTPOLE),
     "LunarLander-v2": dict(
         n_envs=16,
         total_timesteps=1_000_000,

@@ -18,6 +18,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNorm
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, GailRewardModel, GailVecEnvWrapper, collect_demonstrations
 from sb3_gail_plugin.hyperparams import ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS
 from sb3_gail_plugin.on_policy import DISCRIMINATOR_PASSES, ON_POLICY_DEFAULTS
+from tests.dict_cartpole import DictCartPole
 
 N_STEPS, N_ENVS, GAMMA, GAE_LAMBDA = 16, 3, 0.9, 0.8
 
@@ -274,15 +275,6 @@ def test_squashed_gsde_actions_reach_the_discriminator_in_env_units(algorithm):
 
 
 def test_dict_observations(cartpole_demos):
-    class DictCartPole(gym.ObservationWrapper):
-        def __init__(self, env: gym.Env) -> None:
-            super().__init__(env)
-            box = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
-            self.observation_space = gym.spaces.Dict({"cart": box, "pole": box})
-
-        def observation(self, obs: np.ndarray) -> Dict[str, np.ndarray]:
-            return {"cart": obs[:2], "pole": obs[2:]}
-
     demos = {"cart": cartpole_demos.observations[:, :2], "pole": cartpole_demos.observations[:, 2:]}
     next_demos = {"cart": cartpole_demos.next_observations[:, :2], "pole": cartpole_demos.next_observations[:, 2:]}
     dict_demos = replace(cartpole_demos, observations=demos, next_observations=next_demos)

@@ -10,6 +10,7 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, GailRewardModel, GailVecEnvWrapper
+from tests.dict_cartpole import DictCartPole
 
 NEVER = 10**9
 
@@ -215,18 +216,6 @@ def test_path_demonstrations_and_kwargs_reach_the_reward_model(cartpole_demos, t
     _dqn("CartPole-v1").learn(64, callback=gail)
     assert gail.reward_model.batch_size == 16 and gail.reward_model.seed == 0
     assert gail.reward_model.discriminator.net[0].out_features == 8
-
-
-class DictCartPole(gym.ObservationWrapper):
-    """CartPole with a Dict observation: cart position/velocity and pole angle/velocity."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        box = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
-        self.observation_space = gym.spaces.Dict({"cart": box, "pole": box})
-
-    def observation(self, obs: np.ndarray) -> Dict[str, np.ndarray]:
-        return {"cart": obs[:2], "pole": obs[2:]}
 
 
 def test_dict_observations_with_vecnormalize_end_to_end():
