@@ -123,8 +123,7 @@ class GailCallback(BaseCallback):
         """Build the reward model from the demonstrations (unless given one, or continuing one) and check its spaces."""
         model = self.model
         if self.reward_model is None:
-            # compared with what the user passed, not with the defaults derived for this algorithm
-            self.reward_model = self._reward_model_to_continue(self.reward_model_kwargs)
+            self.reward_model = self._reward_model_to_continue()
         if self.reward_model is None:
             kwargs = dict(reward_model_kwargs)
             kwargs.setdefault("device", model.device)
@@ -145,11 +144,12 @@ class GailCallback(BaseCallback):
                     f"The reward model's {what} space must match the model's: expected {expected}, got {received}"
                 )
 
-    def _reward_model_to_continue(self, reward_model_kwargs: Dict[str, Any]) -> Optional[GailRewardModel]:
+    def _reward_model_to_continue(self) -> Optional[GailRewardModel]:
         """
         The trained reward model that this model's training env already feeds, when a new
-        ``GailCallback(demonstrations)`` continues training (a second ``learn()``) with no argument
-        that asks for another one. Never swaps a trained discriminator silently: it warns either way.
+        ``GailCallback(demonstrations)`` continues training (a second ``learn()``) and none of the
+        arguments given (not the defaults derived for the algorithm) differs from it. Never swaps a
+        trained discriminator silently: it warns either way.
         """
         wrapper = unwrap_vec_wrapper(self.model.env, GailVecEnvWrapper) if self.model.env is not None else None
         existing = getattr(wrapper, "reward_model", None)
@@ -157,7 +157,7 @@ class GailCallback(BaseCallback):
             return None  # nothing to continue, or another model's discriminator on a shared env: start afresh
         current = existing._init_kwargs()
         differing = sorted(
-            key for key, value in reward_model_kwargs.items()
+            key for key, value in self.reward_model_kwargs.items()
             if key in current and current[key] != (list(value) if isinstance(value, tuple) else value)
         )
         summary = f"The training env already feeds a reward model trained for {existing.n_updates} discriminator updates"
@@ -235,7 +235,7 @@ class GailCallback(BaseCallback):
     def _on_step(self) -> bool:
         if self._relabeler is not None:
             # before SB3 adds the time-limit bootstrap to these rewards in place
-            self._relabeler.record_step(self.locals["rewards"], self.locals["dones"], self.locals["infos"])
+            self._relabeler.record_step(self.locals["rewards"])
         return True
 
     def _on_rollout_start(self) -> None:

@@ -11,7 +11,6 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor
 
 from sb3_gail_plugin.reward_model import GailRewardModel
-from sb3_gail_plugin.transitions import TIME_LIMIT_KEY
 
 # What GailCallback passes to GailRewardModel for an on-policy algorithm unless given explicitly.
 # The discriminator trains on each rollout, once (there is no replay buffer to sample agent data
@@ -138,34 +137,18 @@ class RolloutRelabeler:
 
     def __init__(self) -> None:
         self._step_rewards: List[np.ndarray] = []
-        self._truncated: List[np.ndarray] = []
 
     def reset(self) -> None:
         """Forget the recorded steps (at rollout start)."""
         self._step_rewards = []
-        self._truncated = []
 
-    def record_step(self, rewards: np.ndarray, dones: np.ndarray, infos: List[Dict[str, Any]]) -> None:
+    def record_step(self, rewards: np.ndarray) -> None:
         """
-        Record one env step, from the callback's ``on_step`` (before SB3 adds the bootstrap to ``rewards``).
+        Record one env step's rewards, from the callback's ``on_step`` (before SB3 adds the bootstrap to them).
 
         :param rewards: The VecEnv's rewards, shape ``(n_envs,)``
-        :param dones: Episode ends, shape ``(n_envs,)``
-        :param infos: The VecEnv's infos
         """
         self._step_rewards.append(np.array(rewards, dtype=np.float64).reshape(-1))
-        # the steps SB3 bootstraps (OnPolicyAlgorithm.collect_rollouts, "Handle timeout by bootstrapping")
-        self._truncated.append(
-            np.array(
-                [
-                    bool(done)
-                    and info.get("terminal_observation") is not None
-                    and bool(info.get(TIME_LIMIT_KEY, False))
-                    for done, info in zip(dones, infos)
-                ],
-                dtype=bool,
-            )
-        )
 
     def relabel(self, model: OnPolicyAlgorithm, reward_model: GailRewardModel) -> Dict[str, float]:
         """
@@ -202,7 +185,8 @@ class RolloutRelabeler:
 
         rewards = reward_model.estimate(data.observations, data.actions, data.next_observations, data.terminals)
         rewards_np = rewards.cpu().numpy().astype(np.float64).reshape(n_steps, n_envs)
-        truncated = np.stack(self._truncated)
+        # the steps SB3 bootstrapped: the time-limit truncations the wrapper recorded
+        truncated = data.timeouts.reshape(n_steps, n_envs)
         bootstrap = np.where(truncated, buffer.rewards - np.stack(self._step_rewards), 0.0)
         buffer.rewards[:] = rewards_np + bootstrap
         buffer.compute_returns_and_advantage(last_values=_last_values(model), dones=np.asarray(model._last_episode_starts))
