@@ -34,7 +34,8 @@ if not hasattr(np, "float_"):
     np.float_ = np.float64  # type: ignore[attr-defined]  # gymnasium 0.29's Acrobot-v1 uses it; NumPy 2 removed it
 
 ROOT = Path(__file__).resolve().parent
-CACHE = ROOT / "cache"
+CACHE = ROOT / "cache"  # the --quick experts (not committed)
+EXPERTS = ROOT / "experts"  # the experts and demonstrations of the reports (committed)
 
 
 def resolve_env_id(env_id: str) -> str:
@@ -45,17 +46,20 @@ def resolve_env_id(env_id: str) -> str:
 
 
 def expert_demonstrations(env_id: str, n_episodes: int, quick: bool = False) -> Transitions:
-    """The expert is trained once per env (cached under benchmarks/cache/) and its episodes reused."""
-    prefix = "quick_" if quick else ""
-    path = CACHE / f"{prefix}{env_id}_expert_demos.npz"
+    """
+    The expert is trained once per env (kept in benchmarks/experts/, or benchmarks/cache/ with ``quick``)
+    and its episodes reused.
+    """
+    directory = CACHE if quick else EXPERTS
+    path = directory / f"{env_id}_expert_demos.npz"
     if not path.exists():
-        print(f"[{env_id}] training the expert (cached in {CACHE}) ...", flush=True)
+        print(f"[{env_id}] training the expert (kept in {directory}) ...", flush=True)
         make_expert_demonstrations(
             env_id,
             path,
             n_episodes=max(n_episodes, 10),
             total_timesteps=20_000 if quick else None,
-            model_path=CACHE / f"{prefix}{env_id}_expert.zip",
+            model_path=directory / f"{env_id}_expert.zip",
         )
     demos = load_demonstrations(path)
     end = np.flatnonzero(demos.dones)[n_episodes - 1] + 1
@@ -93,7 +97,8 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--n-demos", nargs="+", type=int, default=[10, 1], help="expert episodes given to each method")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--budget", type=int, default=100_000, help="env steps per run (imitation GAIL-PPO gets 3x)")
+    parser.add_argument("--budget", type=int, default=100_000, help="env steps per run (the PPO methods get 3x)")
+    parser.add_argument("--on-policy-budget", type=int, default=None, help="env steps per PPO run (default: 3x budget)")
     parser.add_argument("--eval-every", type=int, default=5000)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--name", default="compare", help="base name of the output files")
@@ -148,7 +153,16 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                             print(f"[{env_id} | {n_demos} demos | {method} | seed {seed}] kept from {csv_path}")
                             continue
                         began = time.perf_counter()
-                        records = run(method, env_id, demos, seed, args.budget, args.eval_every, args.eval_episodes)
+                        records = run(
+                            method,
+                            env_id,
+                            demos,
+                            seed,
+                            args.budget,
+                            args.eval_every,
+                            args.eval_episodes,
+                            on_policy_budget=args.on_policy_budget,
+                        )
                         for record in records:
                             row: Dict[str, Any] = dict(
                                 env=env_id,

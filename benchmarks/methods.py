@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -14,22 +15,40 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
-from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE, ZOO_DQN, ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS
+from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE, ZOO_DQN, ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS, ZOO_PPO_HOPPER
 
 # imitation's GAIL tutorial's PPO (docs/tutorials/3_train_gail): 8 envs, SB3's n_steps 2048
 TUTORIAL_PPO: Dict[str, Any] = dict(batch_size=64, ent_coef=0.0, learning_rate=4e-4, gamma=0.95, n_epochs=5)
 TUTORIAL_PPO_N_ENVS = 8
 
 
-def ppo_settings(env_id: str, which: str) -> Tuple[Dict[str, Any], int]:
-    """PPO hyperparameters and env count: imitation's tutorial's (``"tutorial"``) or rl-zoo3's (``"zoo"``, CartPole-v1)."""
+# rl-zoo3's PPO settings per env: (hyperparameters, env count, VecNormalize around the env)
+ZOO_PPO: Dict[str, Tuple[Dict[str, Any], int, bool]] = {
+    "CartPole-v1": (ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS, False),
+    "Hopper-v4": (ZOO_PPO_HOPPER, 1, True),
+    "Hopper-v5": (ZOO_PPO_HOPPER, 1, True),
+}
+
+
+def ppo_settings(env_id: str, which: str) -> Tuple[Dict[str, Any], int, bool]:
+    """
+    PPO hyperparameters, env count and whether rl-zoo3 normalises the env (``VecNormalize``):
+    imitation's tutorial's (``"tutorial"``) or rl-zoo3's (``"zoo"``).
+    """
     if which == "tutorial":
-        return TUTORIAL_PPO, TUTORIAL_PPO_N_ENVS
-    if env_id != "CartPole-v1":
-        raise ValueError(f"No rl-zoo3 PPO hyperparameters for {env_id} here: expected CartPole-v1")
-    return ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS
+        return TUTORIAL_PPO, TUTORIAL_PPO_N_ENVS, False
+    if env_id not in ZOO_PPO:
+        raise ValueError(f"No rl-zoo3 PPO hyperparameters for {env_id} here: expected one of {sorted(ZOO_PPO)}")
+    return ZOO_PPO[env_id]
+
+
+def make_ppo_env(env_id: str, n_envs: int, seed: int, normalize: bool) -> VecEnv:
+    """The training envs of a PPO row, under ``VecNormalize`` where rl-zoo3 normalises."""
+    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    return VecNormalize(env) if normalize else env
 
 
 def dqn_settings(env_id: str, which: str) -> Dict[str, Any]:
@@ -56,6 +75,7 @@ class Evaluator:
 
     def __post_init__(self) -> None:
         self.env = make_vec_env(self.env_id, n_envs=1, seed=10_000 + self.seed)
+        self.normalized_env: Optional[VecNormalize] = None
         self.start = time.perf_counter()
         self.eval_seconds = 0.0
         self.next_at = self.every
@@ -65,7 +85,14 @@ class Evaluator:
 
     def __call__(self, policy: Any, env_steps: int) -> None:
         began = time.perf_counter()
-        result = evaluate_policy(policy, self.env, n_eval_episodes=self.n_episodes, deterministic=True)
+        env: VecEnv = self.env
+        training_normalizer = policy.get_vec_normalize_env() if isinstance(policy, BaseAlgorithm) else None
+        if training_normalizer is not None:  # the policy sees observations normalised with the training statistics
+            if self.normalized_env is None:
+                self.normalized_env = VecNormalize(self.env, training=False, norm_reward=False)
+            self.normalized_env.obs_rms = copy.deepcopy(training_normalizer.obs_rms)
+            env = self.normalized_env
+        result = evaluate_policy(policy, env, n_eval_episodes=self.n_episodes, deterministic=True)
         mean, std = cast(Tuple[float, float], result)  # (mean, std) without return_episode_rewards
         self.eval_seconds += time.perf_counter() - began
         wall = time.perf_counter() - self.start - self.eval_seconds
@@ -113,15 +140,15 @@ def run_ours(
 
 def run_ours_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial") -> None:
     """GAIL-PPO with this plugin: one callback, the on-policy defaults, the same PPO settings as imitation's row."""
-    settings, n_envs = ppo_settings(env_id, ppo)
-    model = PPO("MlpPolicy", make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, **settings)
+    settings, n_envs, normalize = ppo_settings(env_id, ppo)
+    model = PPO("MlpPolicy", make_ppo_env(env_id, n_envs, seed, normalize), seed=seed, **settings)
     model.learn(budget, callback=[GailCallback(demos), EvalEveryK(evaluator)])
 
 
 def run_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial") -> None:
     """Plain SB3 PPO on the true reward, same settings as the GAIL-PPO rows."""
-    settings, n_envs = ppo_settings(env_id, ppo)
-    model = PPO("MlpPolicy", make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, **settings)
+    settings, n_envs, normalize = ppo_settings(env_id, ppo)
+    model = PPO("MlpPolicy", make_ppo_env(env_id, n_envs, seed, normalize), seed=seed, **settings)
     model.learn(budget, callback=EvalEveryK(evaluator))
 
 
@@ -158,6 +185,7 @@ def _run_imitation_gail(
     evaluator: Evaluator,
     make_learner: Callable[[Any], BaseAlgorithm],
     n_envs: int,
+    normalize: bool = False,
     **gail_kwargs: Any,
 ) -> None:
     from imitation.algorithms.adversarial.gail import GAIL
@@ -181,6 +209,11 @@ def _run_imitation_gail(
         allow_variable_horizon=True,  # CartPole-v1 and LunarLander end early
         **gail_kwargs,
     )
+    if normalize:
+        # rl-zoo3's VecNormalize, as in our rows: around the env that imitation's reward wrapper relabels, so the
+        # policy learns from normalised observations and normalised learned rewards, while imitation's buffering
+        # wrapper below it keeps raw observations for the discriminator (which normalises them itself, RunningNorm)
+        learner.set_env(VecNormalize(trainer.venv_train))
 
     def after_round(_: int) -> None:
         if evaluator.due(learner.num_timesteps):
@@ -197,13 +230,13 @@ def run_imitation_gail_ppo(
     (8 envs) or rl-zoo3's. imitation calls ``learn()`` once per round, so rl-zoo3's linear schedules
     restart every round (imitation issue #262): that is imitation's loop, not a setting of ours.
     """
-    settings, n_envs = ppo_settings(env_id, ppo)
+    settings, n_envs, normalize = ppo_settings(env_id, ppo)
 
     def make_learner(venv: Any) -> BaseAlgorithm:
         return PPO("MlpPolicy", venv, seed=seed, **settings)
 
-    # the tutorial's demo batch of 1024 with its rollouts of 8 x 2048; one round's 256 with rl-zoo3's 8 x 32
-    demo_batch_size = 1024 if ppo == "tutorial" else 256
+    # the tutorial's demo batch of 1024 with its rollouts of 8 x 2048; one round's with rl-zoo3's (8 x 32, 1 x 512)
+    demo_batch_size = 1024 if ppo == "tutorial" else n_envs * settings["n_steps"]
     _run_imitation_gail(
         env_id,
         demos,
@@ -212,6 +245,7 @@ def run_imitation_gail_ppo(
         evaluator,
         make_learner,
         n_envs=n_envs,
+        normalize=normalize,
         demo_batch_size=demo_batch_size,
         gen_replay_buffer_capacity=512,
         n_disc_updates_per_round=8,
@@ -295,10 +329,24 @@ BUDGET_FACTOR: Dict[str, int] = {
 }
 
 
+def method_budget(method: str, budget: int, on_policy_budget: Optional[int] = None) -> int:
+    """The env steps one method gets: ``budget`` times its budget factor, or ``on_policy_budget`` for on-policy ones."""
+    if method in BUDGET_FACTOR and on_policy_budget is not None:
+        return on_policy_budget
+    return budget * BUDGET_FACTOR.get(method, 1)
+
+
 def run(
-    method: str, env_id: str, demos: Transitions, seed: int, budget: int, every: int, n_eval_episodes: int = 10
+    method: str,
+    env_id: str,
+    demos: Transitions,
+    seed: int,
+    budget: int,
+    every: int,
+    n_eval_episodes: int = 10,
+    on_policy_budget: Optional[int] = None,
 ) -> List[Dict[str, float]]:
-    """Train one method from scratch with ``budget`` env steps (times its budget factor); return its evaluations."""
+    """Train one method from scratch with its :func:`method_budget` of env steps; return its evaluations."""
     evaluator = Evaluator(env_id, seed, every, n_eval_episodes)
-    METHODS[method](env_id, demos, seed, budget * BUDGET_FACTOR.get(method, 1), evaluator)
+    METHODS[method](env_id, demos, seed, method_budget(method, budget, on_policy_budget), evaluator)
     return evaluator.records

@@ -157,7 +157,8 @@ class GailCallback(BaseCallback):
             return None  # nothing to continue, or another model's discriminator on a shared env: start afresh
         current = existing._init_kwargs()
         differing = sorted(
-            key for key, value in self.reward_model_kwargs.items()
+            key
+            for key, value in self.reward_model_kwargs.items()
             if key in current and current[key] != (list(value) if isinstance(value, tuple) else value)
         )
         summary = f"The training env already feeds a reward model trained for {existing.n_updates} discriminator updates"

@@ -233,8 +233,10 @@ def _resolve_timeouts(
     if undescribed.any():
         longest = int(lengths[undescribed].max())
         same = len(np.unique(lengths)) == 1
-        described = f"All {len(ends)} expert episode(s) last {longest} steps" if same else (
-            f"{int(undescribed.sum())} of {len(ends)} expert episode ends (the longest after {longest} steps)"
+        described = (
+            f"All {len(ends)} expert episode(s) last {longest} steps"
+            if same
+            else (f"{int(undescribed.sum())} of {len(ends)} expert episode ends (the longest after {longest} steps)")
         )
         warnings.warn(
             f"{described} end with done, but the demonstrations do not say whether these ends are terminations or "

@@ -18,9 +18,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_gail_plugin.demonstrations import collect_demonstrations, save_demonstrations
-from sb3_gail_plugin.hyperparams import ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS
+from sb3_gail_plugin.hyperparams import ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS, ZOO_PPO_HOPPER
 from sb3_gail_plugin.transitions import Transitions
 
 # rl-zoo3's tuned PPO hyperparameters (hyperparams/ppo.yml); other envs use SB3's PPO defaults
@@ -48,6 +49,26 @@ EXPERT_PPO_HYPERPARAMS: Dict[str, Dict[str, Any]] = {
     ),
 }
 EXPERT_PPO_HYPERPARAMS["LunarLander-v3"] = EXPERT_PPO_HYPERPARAMS["LunarLander-v2"]
+# rl-zoo3's Hopper settings, with its VecNormalize (``normalize=True``: saved next to the expert)
+for _hopper in ("Hopper-v4", "Hopper-v5"):
+    EXPERT_PPO_HYPERPARAMS[_hopper] = dict(n_envs=1, total_timesteps=1_000_000, normalize=True, **ZOO_PPO_HOPPER)
+
+
+def normalizer_path(model_path: Union[str, os.PathLike[str]]) -> Path:
+    """Where the ``VecNormalize`` statistics of the expert saved at ``model_path`` go."""
+    return Path(model_path).with_suffix(".vecnormalize.pkl")
+
+
+def expert_env(env_id: str, model_path: Optional[Union[str, os.PathLike[str]]], seed: int) -> VecEnv:
+    """
+    One env to run the expert saved at ``model_path`` in: under its ``VecNormalize`` statistics (frozen,
+    raw rewards) when it was trained with them.
+    """
+    env: VecEnv = make_vec_env(env_id, n_envs=1, seed=seed)
+    if model_path is not None and normalizer_path(model_path).exists():
+        env = VecNormalize.load(str(normalizer_path(model_path)), env)
+        env.training, env.norm_reward = False, False
+    return env
 
 
 def train_expert(env_id: str, total_timesteps: Optional[int] = None, seed: int = 0, verbose: int = 0) -> BaseAlgorithm:
@@ -64,7 +85,9 @@ def train_expert(env_id: str, total_timesteps: Optional[int] = None, seed: int =
     n_envs = params.pop("n_envs")
     budget = params.pop("total_timesteps") if total_timesteps is None else total_timesteps
     params.pop("total_timesteps", None)
-    env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    env: VecEnv = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    if params.pop("normalize", False):
+        env = VecNormalize(env)
     model = PPO("MlpPolicy", env, seed=seed, verbose=verbose, **params)
     model.learn(budget)
     return model
@@ -80,7 +103,8 @@ def make_expert_demonstrations(
 ) -> Transitions:
     """
     Train an expert (or load it from ``model_path`` when that file exists), record ``n_episodes``
-    deterministic episodes and save them to ``path``; the trained expert is saved to ``model_path``.
+    deterministic episodes and save them to ``path``; the trained expert is saved to ``model_path``
+    (with its ``VecNormalize`` statistics next to it, see :func:`normalizer_path`, where it has them).
 
     :param env_id: Gymnasium env id
     :param path: Where to write the ``.npz`` demonstrations
@@ -97,7 +121,14 @@ def make_expert_demonstrations(
         if model_path is not None:
             Path(model_path).parent.mkdir(parents=True, exist_ok=True)
             model.save(Path(model_path))
-    demonstrations = collect_demonstrations(model, env_id, n_episodes=n_episodes, seed=seed + 1)
+            normalizer = model.get_vec_normalize_env()
+            if normalizer is not None:
+                normalizer.save(str(normalizer_path(model_path)))
+    env = expert_env(env_id, model_path, seed + 1)
+    if model_path is None and model.get_vec_normalize_env() is not None:
+        env = VecNormalize(env, training=False, norm_reward=False)
+        env.obs_rms = model.get_vec_normalize_env().obs_rms  # type: ignore[union-attr]
+    demonstrations = collect_demonstrations(model, env, n_episodes=n_episodes, seed=seed + 1)
     save_demonstrations(demonstrations, path)
     return demonstrations
 
@@ -117,7 +148,7 @@ def main(argv: Optional[list] = None) -> None:
     returns = demonstrations.episode_returns()
     print(f"Saved {len(demonstrations)} transitions of {len(returns)} episodes to {out}")
     print(f"Expert return: {np.mean(returns):.1f} +/- {np.std(returns):.1f}")
-    env = make_vec_env(args.env, n_envs=1, seed=args.seed + 2)
+    env = expert_env(args.env, out.with_suffix(".expert.zip"), args.seed + 2)
     model = PPO.load(out.with_suffix(".expert.zip"))
     mean, std = evaluate_policy(model, env, n_eval_episodes=10, deterministic=True)
     print(f"Expert evaluation (10 episodes): {mean:.1f} +/- {std:.1f}")

@@ -2,6 +2,8 @@
 
 from typing import Any, Callable, Dict
 
+from torch import nn
+
 # rl-zoo3's published DQN hyperparameters for CartPole-v1 (hyperparams/dqn.yml): what users have
 # in their scripts.
 ZOO_DQN_CARTPOLE: Dict[str, Any] = dict(
@@ -83,4 +85,21 @@ ZOO_PPO_CARTPOLE: Dict[str, Any] = dict(
     ent_coef=0.0,
     learning_rate=linear_schedule(1e-3),
     clip_range=linear_schedule(0.2),
+)
+
+
+# rl-zoo3's published PPO hyperparameters for Hopper (hyperparams/ppo.yml, Hopper-v3; 1 env, 1M env
+# steps), used with ``VecNormalize`` (rl-zoo3's ``normalize: true``) around the env.
+ZOO_PPO_HOPPER: Dict[str, Any] = dict(
+    n_steps=512,
+    batch_size=32,
+    gamma=0.999,
+    learning_rate=9.80828e-05,
+    ent_coef=0.00229519,
+    clip_range=0.2,
+    n_epochs=5,
+    gae_lambda=0.99,
+    max_grad_norm=0.7,
+    vf_coef=0.835671,
+    policy_kwargs=dict(log_std_init=-2, ortho_init=False, activation_fn=nn.ReLU, net_arch=dict(pi=[256, 256], vf=[256, 256])),
 )
