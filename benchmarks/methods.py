@@ -45,10 +45,10 @@ def ppo_settings(env_id: str, which: str) -> Tuple[Dict[str, Any], int, bool]:
     return ZOO_PPO[env_id]
 
 
-def make_ppo_env(env_id: str, n_envs: int, seed: int, normalize: bool) -> VecEnv:
-    """The training envs of a PPO row, under ``VecNormalize`` where rl-zoo3 normalises."""
+def make_ppo_env(env_id: str, n_envs: int, seed: int, normalize: bool, gamma: float) -> VecEnv:
+    """The training envs of a PPO row, under ``VecNormalize`` (with PPO's gamma, as rl-zoo3) where rl-zoo3 normalises."""
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-    return VecNormalize(env) if normalize else env
+    return VecNormalize(env, gamma=gamma) if normalize else env
 
 
 def dqn_settings(env_id: str, which: str) -> Dict[str, Any]:
@@ -141,14 +141,14 @@ def run_ours(
 def run_ours_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial") -> None:
     """GAIL-PPO with this plugin: one callback, the on-policy defaults, the same PPO settings as imitation's row."""
     settings, n_envs, normalize = ppo_settings(env_id, ppo)
-    model = PPO("MlpPolicy", make_ppo_env(env_id, n_envs, seed, normalize), seed=seed, **settings)
+    model = PPO("MlpPolicy", make_ppo_env(env_id, n_envs, seed, normalize, settings["gamma"]), seed=seed, **settings)
     model.learn(budget, callback=[GailCallback(demos), EvalEveryK(evaluator)])
 
 
 def run_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial") -> None:
     """Plain SB3 PPO on the true reward, same settings as the GAIL-PPO rows."""
     settings, n_envs, normalize = ppo_settings(env_id, ppo)
-    model = PPO("MlpPolicy", make_ppo_env(env_id, n_envs, seed, normalize), seed=seed, **settings)
+    model = PPO("MlpPolicy", make_ppo_env(env_id, n_envs, seed, normalize, settings["gamma"]), seed=seed, **settings)
     model.learn(budget, callback=EvalEveryK(evaluator))
 
 
@@ -213,7 +213,7 @@ def _run_imitation_gail(
         # rl-zoo3's VecNormalize, as in our rows: around the env that imitation's reward wrapper relabels, so the
         # policy learns from normalised observations and normalised learned rewards, while imitation's buffering
         # wrapper below it keeps raw observations for the discriminator (which normalises them itself, RunningNorm)
-        learner.set_env(VecNormalize(trainer.venv_train))
+        learner.set_env(VecNormalize(trainer.venv_train, gamma=learner.gamma))
 
     def after_round(_: int) -> None:
         if evaluator.due(learner.num_timesteps):

@@ -87,7 +87,7 @@ def train_expert(env_id: str, total_timesteps: Optional[int] = None, seed: int =
     params.pop("total_timesteps", None)
     env: VecEnv = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     if params.pop("normalize", False):
-        env = VecNormalize(env)
+        env = VecNormalize(env, gamma=params.get("gamma", 0.99))  # rl-zoo3 discounts the reward statistics with PPO's gamma
     model = PPO("MlpPolicy", env, seed=seed, verbose=verbose, **params)
     model.learn(budget)
     return model
