@@ -4,6 +4,7 @@ from sb3_gail_plugin.buffers import DictGailReplayBuffer, GailReplayBuffer
 from sb3_gail_plugin.callbacks import GailCallback, GailCheckpointCallback
 from sb3_gail_plugin.demonstrations import collect_demonstrations, load_demonstrations, save_demonstrations
 from sb3_gail_plugin.discriminator import Discriminator
+from sb3_gail_plugin.minari_datasets import save_minari_dataset
 from sb3_gail_plugin.reward_model import GailRewardModel
 from sb3_gail_plugin.transitions import Transitions
 from sb3_gail_plugin.vec_env import GailVecEnvWrapper
@@ -22,4 +23,5 @@ __all__ = [
     "collect_demonstrations",
     "load_demonstrations",
     "save_demonstrations",
+    "save_minari_dataset",
 ]

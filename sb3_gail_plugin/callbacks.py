@@ -17,6 +17,9 @@ from sb3_gail_plugin.on_policy import RolloutRelabeler, check_on_policy_reward_m
 from sb3_gail_plugin.reward_model import GailRewardModel
 from sb3_gail_plugin.vec_env import GailVecEnvWrapper
 
+# SB3 logger output formats that only take scalars: the reward histograms skip them
+TEXT_FORMATS = ("stdout", "log", "json", "csv")
+
 
 class GailCallback(BaseCallback):
     """
@@ -29,8 +32,9 @@ class GailCallback(BaseCallback):
     algorithm attaches the reward model to the model's :class:`GailReplayBuffer`.
 
     Off-policy, at each rollout end once enough new transitions arrived, it trains the discriminator,
-    clears its training set and logs ``gail/*`` statistics through the model's logger; sampled replay
-    batches are relabelled by the buffer.
+    clears its training set and logs ``gail/*`` statistics through the model's logger, with
+    histograms of the agent's and the expert's per-step rewards (``gail/agent_rewards``,
+    ``gail/expert_rewards``: TensorBoard only); sampled replay batches are relabelled by the buffer.
 
     On-policy (no buffer class needed), at each rollout end (after SB3 computed returns and advantages
     from the env reward, before ``train()``) it trains the discriminator on exactly that rollout,
@@ -272,6 +276,9 @@ class GailCallback(BaseCallback):
         for key, value in stats.items():
             self.logger.record(f"gail/{key}", value)
         self.logger.record("gail/n_updates", self.reward_model.n_updates)
+        for name, rewards in self.reward_model.last_train_rewards.items():
+            # a tensor: SB3's TensorBoard writer draws a histogram; the text formats cannot show one
+            self.logger.record(f"gail/{name}_rewards", rewards, exclude=TEXT_FORMATS)
         if self.verbose >= 2:
             print(f"GAIL at {self.num_timesteps} steps: " + ", ".join(f"{k}={v:.3f}" for k, v in stats.items()))
 

@@ -21,6 +21,14 @@ from sb3_gail_plugin.formats import (
     from_transition_dicts,
     load_imitation_path,
 )
+from sb3_gail_plugin.minari_datasets import (
+    from_minari_dataset,
+    is_minari_dataset,
+    load_minari_id,
+    load_minari_path,
+    looks_like_dataset_id,
+    minari_data_dir,
+)
 from sb3_gail_plugin.safe_pickle import UnsafePickleError, safe_load
 from sb3_gail_plugin.transitions import TIME_LIMIT_KEY, ObsArray, Transitions, check_finite_and_non_empty
 
@@ -263,8 +271,12 @@ def read_transitions(source: DemonstrationSource) -> Converted:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.exists():
+            if isinstance(source, str) and looks_like_dataset_id(source):
+                return load_minari_id(source)
             raise FileNotFoundError(f"No demonstrations at {path}")
         if path.is_dir():
+            if minari_data_dir(path) is not None:
+                return load_minari_path(path)
             return load_imitation_path(path)
         if zipfile.is_zipfile(path):
             return _load_npz(path)
@@ -281,6 +293,8 @@ def read_transitions(source: DemonstrationSource) -> Converted:
                 "(imitation's trajectories load from the directory that imitation.data.serialize.save writes)"
             )
         return read_transitions(content)
+    if is_minari_dataset(source):
+        return from_minari_dataset(source)
     if hasattr(source, "obs") and hasattr(source, "next_obs") and hasattr(source, "dones"):
         return from_imitation_transitions(source)
     if isinstance(source, Sequence) and len(source) > 0 and isinstance(source[0], dict):
@@ -290,8 +304,9 @@ def read_transitions(source: DemonstrationSource) -> Converted:
     if isinstance(source, Sequence) and len(source) == 0:
         raise ValueError("demonstrations are empty: expected at least one transition, got 0")
     raise TypeError(
-        "Expected demonstrations as a Transitions batch, a path (.npz, DI-engine pickle, imitation dataset), "
-        f"a list of transition dicts or imitation trajectories; got {type(source).__name__}"
+        "Expected demonstrations as a Transitions batch, a path (.npz, DI-engine pickle, imitation or Minari dataset), "
+        "a Minari dataset id or MinariDataset, a list of transition dicts or imitation trajectories; "
+        f"got {type(source).__name__}"
     )
 
 
@@ -314,12 +329,17 @@ def load_demonstrations(
       input: they are read with a restricted unpickler that rebuilds only Python containers and
       numbers, NumPy arrays and scalars, and torch tensors, and refuses anything else;
     - with ``imitation`` installed: a sequence of imitation ``Trajectory`` objects, an imitation
-      ``Transitions`` batch, or a directory written by ``imitation.data.serialize.save``.
+      ``Transitions`` batch, or a directory written by ``imitation.data.serialize.save``;
+    - with ``minari`` installed: a Minari dataset id in Minari's local storage
+      (``MINARI_DATASETS_PATH``, by default ``~/.minari/datasets``; nothing is downloaded, and a path
+      that exists wins over an id), the path of a Minari dataset directory, or a ``MinariDataset``
+      (see :mod:`sb3_gail_plugin.minari_datasets`).
 
     Which episode ends are time-limit truncations (no absorbing state) rather than terminations:
     ``timeouts`` if given, else ``max_episode_steps`` if given, else what the source says (our
-    ``timeouts``; ``TimeLimit.truncated`` in imitation's last ``infos`` of an episode, kept by its
-    ``RolloutInfoWrapper``; ``terminal=False`` trajectories; DI-engine rows' ``timeout``/``truncated``).
+    ``timeouts``; Minari's ``terminations`` and ``truncations``; ``TimeLimit.truncated`` in imitation's
+    last ``infos`` of an episode, kept by its ``RolloutInfoWrapper``; ``terminal=False`` trajectories;
+    DI-engine rows' ``timeout``/``truncated``).
     Ends the source does not describe (imitation's ``terminal=True`` without infos, DI-engine's bare
     ``done``) load as terminations, with a ``UserWarning`` if every episode has the same length.
 

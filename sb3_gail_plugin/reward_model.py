@@ -217,6 +217,8 @@ class GailRewardModel:
         self.reward_stats = RunningMeanStd(shape=())
         self._collected: List[Transitions] = []
         self.n_updates = 0
+        # per-step rewards that the last train() computed its reward means from (CPU tensors), for histograms
+        self.last_train_rewards: Dict[str, th.Tensor] = {}
 
     # ----------------------------------------------------------------------------------- data
     def collect_data(
@@ -309,7 +311,10 @@ class GailRewardModel:
         :return: Training statistics: ``disc_loss``, ``expert_acc``, ``agent_acc`` (training accuracies),
             ``reward_mean`` and ``expert_reward_mean`` (mean per-step reward on the agent data and on as
             many expert transitions, after training), ``n_agent_transitions``, and ``absorbing_reward``
-            and ``grad_penalty`` when those are on
+            and ``grad_penalty`` when those are on. The per-step rewards behind the two means (the raw
+            rewards of the configured form, before normalisation and clipping: every agent transition
+            trained on, and up to ``batch_size`` sampled expert transitions) are kept, as CPU tensors,
+            in ``last_train_rewards["agent"]`` and ``last_train_rewards["expert"]``
         """
         agent_data = self.agent_data if agent_data is None else agent_data
         if agent_data is None:
@@ -358,8 +363,9 @@ class GailRewardModel:
             expert_rewards = self._raw_rewards(
                 *expert.inputs(self._sample(expert.n_real)[: min(agent.n_real, self.batch_size)])
             )
+        self.last_train_rewards = {"agent": agent_rewards.float().cpu(), "expert": expert_rewards.float().cpu()}
         if self.normalize_reward:
-            self.reward_stats.update(agent_rewards.cpu().numpy().astype(np.float64))
+            self.reward_stats.update(self.last_train_rewards["agent"].numpy().astype(np.float64))
         result = {key: th.stack(values).mean().item() for key, values in stats.items() if values}
         result.update(
             reward_mean=agent_rewards.mean().item(),

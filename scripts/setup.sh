@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create (once) and print the path of a virtual environment for one dependency stack:
-#   latest: newest stable-baselines3 and gymnasium (default)
+#   latest: newest stable-baselines3 and gymnasium (default), with tensorboard and minari (HDF5 storage; its
+#           "create" extra, jax, for minari.DataCollector in the tests)
 #   compat: imitation 1.0.1 with its stable-baselines3 2.2.1 and gymnasium 0.29.1
 # torch is pinned to a CPU build that installs quickly; the package accepts any torch >= 2.0.
 set -euo pipefail
@@ -9,7 +10,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$root/.venv-$stack"
 python="${PYTHON:-python3}"
 case "$stack" in
-  latest) deps=(torch==2.13.0 stable-baselines3 sb3-contrib gymnasium) ;;
+  latest) deps=(torch==2.13.0 stable-baselines3 sb3-contrib gymnasium tensorboard "minari[hdf5,create]") ;;
   compat) deps=(torch==2.13.0 imitation==1.0.1 stable-baselines3==2.2.1 sb3-contrib==2.2.1 gymnasium==0.29.1) ;;
   *) echo "unknown GAIL_STACK=$stack (expected latest or compat)" >&2; exit 2 ;;
 esac
