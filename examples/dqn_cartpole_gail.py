@@ -48,7 +48,9 @@ def main() -> None:
     reward_model = GailRewardModel(env.observation_space, env.action_space, demonstrations, seed=args.seed)
     env = GailVecEnvWrapper(env, reward_model)  # every env step -> reward_model.collect_data()
     model = DQN("MlpPolicy", env, replay_buffer_class=GailReplayBuffer, seed=args.seed, verbose=0, **GAIL_DQN_CARTPOLE)
-    eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=args.seed + 1000)
+    # The eval env gets the same wrapper types as the training chain, as SB3's EvalCallback expects; without a
+    # reward model the wrapper records nothing, so evaluation episodes never reach the discriminator
+    eval_env = GailVecEnvWrapper(make_vec_env("CartPole-v1", n_envs=1, seed=args.seed + 1000))
     evaluation = EvalCallback(eval_env, eval_freq=5000, n_eval_episodes=10, verbose=1)
     start = time.time()
     # GailCallback attaches the reward model to the buffer and trains D at each rollout end

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -24,7 +25,7 @@ from sb3_gail_plugin.demonstrations import collect_demonstrations, save_demonstr
 from sb3_gail_plugin.hyperparams import ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS, ZOO_PPO_HOPPER
 from sb3_gail_plugin.transitions import Transitions
 
-# rl-zoo3's tuned PPO hyperparameters (hyperparams/ppo.yml); other envs use SB3's PPO defaults
+#: rl-zoo3's tuned PPO hyperparameters (hyperparams/ppo.yml); other envs use SB3's PPO defaults
 EXPERT_PPO_HYPERPARAMS: Dict[str, Dict[str, Any]] = {
     "CartPole-v1": dict(n_envs=ZOO_PPO_CARTPOLE_N_ENVS, total_timesteps=100_000, **ZOO_PPO_CARTPOLE),
     "LunarLander-v2": dict(
@@ -54,6 +55,11 @@ for _hopper in ("Hopper-v4", "Hopper-v5"):
     EXPERT_PPO_HYPERPARAMS[_hopper] = dict(n_envs=1, total_timesteps=1_000_000, normalize=True, **ZOO_PPO_HOPPER)
 
 
+def progress_bar_available() -> bool:
+    """Whether SB3's progress bar (``learn(progress_bar=True)``) can be shown: it needs ``tqdm`` and ``rich``."""
+    return find_spec("tqdm") is not None and find_spec("rich") is not None
+
+
 def normalizer_path(model_path: Union[str, os.PathLike[str]]) -> Path:
     """Where the ``VecNormalize`` statistics of the expert saved at ``model_path`` go."""
     return Path(model_path).with_suffix(".vecnormalize.pkl")
@@ -71,7 +77,13 @@ def expert_env(env_id: str, model_path: Optional[Union[str, os.PathLike[str]]], 
     return env
 
 
-def train_expert(env_id: str, total_timesteps: Optional[int] = None, seed: int = 0, verbose: int = 0) -> BaseAlgorithm:
+def train_expert(
+    env_id: str,
+    total_timesteps: Optional[int] = None,
+    seed: int = 0,
+    verbose: int = 0,
+    progress_bar: Optional[bool] = None,
+) -> BaseAlgorithm:
     """
     Train a PPO expert on ``env_id`` (rl-zoo3's tuned settings where we ship them, SB3 defaults otherwise).
 
@@ -79,6 +91,8 @@ def train_expert(env_id: str, total_timesteps: Optional[int] = None, seed: int =
     :param total_timesteps: Training budget (default: the tuned budget, else 200k)
     :param seed: Random seed
     :param verbose: SB3 verbosity
+    :param progress_bar: Show SB3's progress bar; ``None`` (default): shown when ``tqdm`` and ``rich``
+        are installed (``pip install tqdm rich``), left out otherwise
     :return: The trained model
     """
     params = dict(EXPERT_PPO_HYPERPARAMS.get(env_id, {"n_envs": 8, "total_timesteps": 200_000}))
@@ -89,7 +103,9 @@ def train_expert(env_id: str, total_timesteps: Optional[int] = None, seed: int =
     if params.pop("normalize", False):
         env = VecNormalize(env, gamma=params.get("gamma", 0.99))  # rl-zoo3 discounts the reward statistics with PPO's gamma
     model = PPO("MlpPolicy", env, seed=seed, verbose=verbose, **params)
-    model.learn(budget)
+    if progress_bar is None:
+        progress_bar = progress_bar_available()
+    model.learn(budget, progress_bar=progress_bar)
     return model
 
 
@@ -100,6 +116,7 @@ def make_expert_demonstrations(
     total_timesteps: Optional[int] = None,
     seed: int = 0,
     model_path: Optional[Union[str, os.PathLike[str]]] = None,
+    progress_bar: Optional[bool] = None,
 ) -> Transitions:
     """
     Train an expert (or load it from ``model_path`` when that file exists), record ``n_episodes``
@@ -112,12 +129,13 @@ def make_expert_demonstrations(
     :param total_timesteps: Expert training budget
     :param seed: Random seed (training and collection)
     :param model_path: Optional cache of the trained expert (SB3 ``.zip``)
+    :param progress_bar: Show SB3's progress bar while the expert trains (see :func:`train_expert`)
     :return: The demonstrations
     """
     if model_path is not None and Path(model_path).exists():
         model: BaseAlgorithm = PPO.load(Path(model_path))
     else:
-        model = train_expert(env_id, total_timesteps, seed)
+        model = train_expert(env_id, total_timesteps, seed, progress_bar=progress_bar)
         if model_path is not None:
             Path(model_path).parent.mkdir(parents=True, exist_ok=True)
             model.save(Path(model_path))
@@ -140,10 +158,22 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument("--timesteps", type=int, default=None, help="expert training budget")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="output .npz (default: demos/<env>.npz)")
+    parser.add_argument(
+        "--progress-bar",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="SB3's progress bar while the expert trains (default: shown when tqdm and rich are installed)",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out or f"demos/{args.env}.npz")
     demonstrations = make_expert_demonstrations(
-        args.env, out, args.n_episodes, args.timesteps, args.seed, model_path=out.with_suffix(".expert.zip")
+        args.env,
+        out,
+        args.n_episodes,
+        args.timesteps,
+        args.seed,
+        model_path=out.with_suffix(".expert.zip"),
+        progress_bar=args.progress_bar,
     )
     returns = demonstrations.episode_returns()
     print(f"Saved {len(demonstrations)} transitions of {len(returns)} episodes to {out}")

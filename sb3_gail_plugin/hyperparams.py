@@ -4,8 +4,8 @@ from typing import Any, Callable, Dict
 
 from torch import nn
 
-# rl-zoo3's published DQN hyperparameters for CartPole-v1 (hyperparams/dqn.yml): what users have
-# in their scripts.
+#: rl-zoo3's published DQN hyperparameters for CartPole-v1 (hyperparams/dqn.yml): what users have
+#: in their scripts.
 ZOO_DQN_CARTPOLE: Dict[str, Any] = dict(
     learning_rate=2.3e-3,
     batch_size=64,
@@ -20,11 +20,11 @@ ZOO_DQN_CARTPOLE: Dict[str, Any] = dict(
     policy_kwargs=dict(net_arch=[256, 256]),
 )
 
-# DQN for GAIL on CartPole-v1: rl-zoo3's with a slower target network (target_update_interval 1000
-# env steps instead of 10) and learning rate 1e-3 instead of 2.3e-3. Plain GAIL (reward_form="gail",
-# no absorbing states) with rl-zoo3's values oscillated between 500 and below 100; these settings
-# are the calmer choice. With the reward model's defaults, rl-zoo3's values reach 500 as fast but
-# can still dip late in training (README, "Defaults, and what they were chosen from"; docs/benchmarks.md).
+#: DQN for GAIL on CartPole-v1: rl-zoo3's with a slower target network (target_update_interval 1000
+#: env steps instead of 10) and learning rate 1e-3 instead of 2.3e-3. Plain GAIL (reward_form="gail",
+#: no absorbing states) with rl-zoo3's values oscillated between 500 and below 100; these settings
+#: are the calmer choice. With the reward model's defaults, rl-zoo3's values reach 500 as fast but
+#: can still dip late in training (docs/defaults.md, "Defaults, and what they were chosen from"; docs/benchmarks.md).
 GAIL_DQN_CARTPOLE: Dict[str, Any] = {**ZOO_DQN_CARTPOLE, "learning_rate": 1e-3, "target_update_interval": 1000}
 
 _ZOO_DQN_SMALL_BOX2D: Dict[str, Any] = dict(
@@ -41,7 +41,7 @@ _ZOO_DQN_SMALL_BOX2D: Dict[str, Any] = dict(
     policy_kwargs=dict(net_arch=[256, 256]),
 )
 
-# rl-zoo3's published DQN hyperparameters per env (hyperparams/dqn.yml)
+#: rl-zoo3's published DQN hyperparameters per env (hyperparams/dqn.yml)
 ZOO_DQN: Dict[str, Dict[str, Any]] = {
     "CartPole-v1": ZOO_DQN_CARTPOLE,
     "LunarLander-v2": _ZOO_DQN_SMALL_BOX2D,
@@ -72,10 +72,11 @@ def linear_schedule(initial_value: float) -> Callable[[float], float]:
     return schedule
 
 
-# rl-zoo3's published PPO hyperparameters for CartPole-v1 (hyperparams/ppo.yml), used with 8 envs
-# (ZOO_PPO_CARTPOLE_N_ENVS): what users have in their scripts. GAIL-PPO with the on-policy defaults
-# holds 500 with them (docs/tuning_log.md, "On-policy").
+#: The number of envs rl-zoo3 runs its CartPole-v1 PPO settings with
 ZOO_PPO_CARTPOLE_N_ENVS = 8
+#: rl-zoo3's published PPO hyperparameters for CartPole-v1 (hyperparams/ppo.yml), used with 8 envs
+#: (ZOO_PPO_CARTPOLE_N_ENVS): what users have in their scripts. GAIL-PPO with the on-policy defaults
+#: holds 500 with them (docs/tuning_log.md, "On-policy").
 ZOO_PPO_CARTPOLE: Dict[str, Any] = dict(
     n_steps=32,
     batch_size=256,
@@ -88,8 +89,8 @@ ZOO_PPO_CARTPOLE: Dict[str, Any] = dict(
 )
 
 
-# rl-zoo3's published PPO hyperparameters for Hopper (hyperparams/ppo.yml, Hopper-v3; 1 env, 1M env
-# steps), used with ``VecNormalize`` (rl-zoo3's ``normalize: true``) around the env.
+#: rl-zoo3's published PPO hyperparameters for Hopper (hyperparams/ppo.yml, Hopper-v3; 1 env, 1M env
+#: steps), used with ``VecNormalize`` (rl-zoo3's ``normalize: true``) around the env.
 ZOO_PPO_HOPPER: Dict[str, Any] = dict(
     n_steps=512,
     batch_size=32,

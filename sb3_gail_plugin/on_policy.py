@@ -12,16 +12,16 @@ from stable_baselines3.common.utils import obs_as_tensor
 
 from sb3_gail_plugin.reward_model import GailRewardModel
 
-# What GailCallback passes to GailRewardModel for an on-policy algorithm unless given explicitly.
-# The discriminator trains on each rollout, once (there is no replay buffer to sample agent data
-# from, nor policy batches to mix expert transitions into).
+#: What GailCallback passes to GailRewardModel for an on-policy algorithm unless given explicitly.
+#: The discriminator trains on each rollout, once (there is no replay buffer to sample agent data
+#: from, nor policy batches to mix expert transitions into).
 ON_POLICY_DEFAULTS: Dict[str, Any] = dict(agent_data_source="rollout", policy_expert_fraction=0.0)
 
-# Unless given, update_per_collect is chosen so that the discriminator draws this many times as many
-# agent samples as the rollout holds: 100 updates of 64 for rl-zoo3's CartPole rollouts of 8 x 32
-# (the off-policy default), 6400 for imitation's 8 x 2048. With 4 passes GAIL-PPO reached 475 later
-# in 3 runs of 4 and wobbled more; with a fixed 100 and rollouts of 16,384 it learnt to drop the pole
-# (docs/tuning_log.md, "On-policy").
+#: Unless given, update_per_collect is chosen so that the discriminator draws this many times as many
+#: agent samples as the rollout holds: 100 updates of 64 for rl-zoo3's CartPole rollouts of 8 x 32
+#: (the off-policy default), 6400 for imitation's 8 x 2048. With 4 passes GAIL-PPO reached 475 later
+#: in 3 runs of 4 and wobbled more; with a fixed 100 and rollouts of 16,384 it learnt to drop the pole
+#: (docs/tuning_log.md, "On-policy").
 DISCRIMINATOR_PASSES = 25
 
 # Reward model arguments that only mean something with a replay buffer, and the value that turns them off
