@@ -64,6 +64,17 @@ def test_split_params_and_fixed_arguments() -> None:
     }
 
 
+def test_storage_is_a_journal_file_or_a_database(tmp_path: Path) -> None:
+    assert make_storage(None) is None
+    journal = make_storage(str(tmp_path / "new" / "sweep.log"))
+    assert isinstance(journal, optuna.storages.JournalStorage) and (tmp_path / "new").is_dir()
+    url = f"sqlite:///{tmp_path / 'sweep.db'}"
+    database = make_storage(url)
+    assert isinstance(database, optuna.storages.RDBStorage) and database.heartbeat_interval == 60
+    create_study("on-a-database", storage=url).enqueue_trial({"x": 1.0})
+    assert optuna.load_study(study_name="on-a-database", storage=url).trials[0].state == TrialState.WAITING
+
+
 def test_objective_builds_the_trial_model_from_sampled_and_fixed_arguments(demos_path: Path) -> None:
     objective = GailObjective(
         "dqn",

@@ -30,7 +30,9 @@ def make_storage(storage: Optional[str]) -> Union[str, BaseStorage, None]:
     if storage is None:
         return None
     if "://" in storage:
-        return optuna.storages.RDBStorage(storage, heartbeat_interval=60, grace_period=180)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(storage, heartbeat_interval=60, grace_period=180)
     Path(storage).parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(JournalFileBackend(storage))
 
