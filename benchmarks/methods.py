@@ -213,7 +213,7 @@ def _run_imitation_gail(
         # rl-zoo3's VecNormalize, as in our rows: around the env that imitation's reward wrapper relabels, so the
         # policy learns from normalised observations and normalised learned rewards, while imitation's buffering
         # wrapper below it keeps raw observations for the discriminator (which normalises them itself, RunningNorm)
-        learner.set_env(VecNormalize(trainer.venv_train, gamma=learner.gamma))
+        learner.set_env(VecNormalize(trainer.venv_train, gamma=getattr(learner, "gamma", 0.99)))
 
     def after_round(_: int) -> None:
         if evaluator.due(learner.num_timesteps):
