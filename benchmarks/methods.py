@@ -18,7 +18,14 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
-from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE, ZOO_DQN, ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS, ZOO_PPO_HOPPER
+from sb3_gail_plugin.hyperparams import (
+    GAIL_DQN_CARTPOLE,
+    ZOO_DQN,
+    ZOO_PPO_CARTPOLE,
+    ZOO_PPO_CARTPOLE_N_ENVS,
+    ZOO_PPO_HOPPER,
+    ZOO_PPO_MUJOCO_DEFAULTS,
+)
 
 # imitation's GAIL tutorial's PPO (docs/tutorials/3_train_gail): 8 envs, SB3's n_steps 2048
 TUTORIAL_PPO: Dict[str, Any] = dict(batch_size=64, ent_coef=0.0, learning_rate=4e-4, gamma=0.95, n_epochs=5)
@@ -30,6 +37,8 @@ ZOO_PPO: Dict[str, Tuple[Dict[str, Any], int, bool]] = {
     "CartPole-v1": (ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS, False),
     "Hopper-v4": (ZOO_PPO_HOPPER, 1, True),
     "Hopper-v5": (ZOO_PPO_HOPPER, 1, True),
+    "InvertedDoublePendulum-v4": (ZOO_PPO_MUJOCO_DEFAULTS, 1, True),
+    "InvertedDoublePendulum-v5": (ZOO_PPO_MUJOCO_DEFAULTS, 1, True),
 }
 
 
@@ -141,14 +150,14 @@ def run_ours(
 def run_ours_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial") -> None:
     """GAIL-PPO with this plugin: one callback, the on-policy defaults, the same PPO settings as imitation's row."""
     settings, n_envs, normalize = ppo_settings(env_id, ppo)
-    model = PPO("MlpPolicy", make_ppo_env(env_id, n_envs, seed, normalize, settings["gamma"]), seed=seed, **settings)
+    model = PPO("MlpPolicy", make_ppo_env(env_id, n_envs, seed, normalize, settings.get("gamma", 0.99)), seed=seed, **settings)
     model.learn(budget, callback=[GailCallback(demos), EvalEveryK(evaluator)])
 
 
 def run_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial") -> None:
     """Plain SB3 PPO on the true reward, same settings as the GAIL-PPO rows."""
     settings, n_envs, normalize = ppo_settings(env_id, ppo)
-    model = PPO("MlpPolicy", make_ppo_env(env_id, n_envs, seed, normalize, settings["gamma"]), seed=seed, **settings)
+    model = PPO("MlpPolicy", make_ppo_env(env_id, n_envs, seed, normalize, settings.get("gamma", 0.99)), seed=seed, **settings)
     model.learn(budget, callback=EvalEveryK(evaluator))
 
 
@@ -236,7 +245,7 @@ def run_imitation_gail_ppo(
         return PPO("MlpPolicy", venv, seed=seed, **settings)
 
     # the tutorial's demo batch of 1024 with its rollouts of 8 x 2048; one round's with rl-zoo3's (8 x 32, 1 x 512)
-    demo_batch_size = 1024 if ppo == "tutorial" else n_envs * settings["n_steps"]
+    demo_batch_size = 1024 if ppo == "tutorial" else n_envs * settings.get("n_steps", 2048)
     _run_imitation_gail(
         env_id,
         demos,

@@ -22,7 +22,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_gail_plugin.demonstrations import collect_demonstrations, save_demonstrations
-from sb3_gail_plugin.hyperparams import ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS, ZOO_PPO_HOPPER
+from sb3_gail_plugin.hyperparams import ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS, ZOO_PPO_HOPPER, ZOO_PPO_MUJOCO_DEFAULTS
 from sb3_gail_plugin.transitions import Transitions
 
 #: rl-zoo3's tuned PPO hyperparameters (hyperparams/ppo.yml); other envs use SB3's PPO defaults
@@ -53,6 +53,8 @@ EXPERT_PPO_HYPERPARAMS["LunarLander-v3"] = EXPERT_PPO_HYPERPARAMS["LunarLander-v
 # rl-zoo3's Hopper settings, with its VecNormalize (``normalize=True``: saved next to the expert)
 for _hopper in ("Hopper-v4", "Hopper-v5"):
     EXPERT_PPO_HYPERPARAMS[_hopper] = dict(n_envs=1, total_timesteps=1_000_000, normalize=True, **ZOO_PPO_HOPPER)
+for _pendulum in ("InvertedDoublePendulum-v4", "InvertedDoublePendulum-v5"):
+    EXPERT_PPO_HYPERPARAMS[_pendulum] = dict(n_envs=1, total_timesteps=1_000_000, normalize=True, **ZOO_PPO_MUJOCO_DEFAULTS)
 
 
 def progress_bar_available() -> bool:

@@ -104,3 +104,7 @@ ZOO_PPO_HOPPER: Dict[str, Any] = dict(
     vf_coef=0.835671,
     policy_kwargs=dict(log_std_init=-2, ortho_init=False, activation_fn=nn.ReLU, net_arch=dict(pi=[256, 256], vf=[256, 256])),
 )
+
+# rl-zoo3's MuJoCo defaults (hyperparams/ppo.yml, ``mujoco-defaults``: SB3's PPO defaults, 1 env, 1M env steps)
+# for the MuJoCo envs it has no tuned entry for, such as InvertedDoublePendulum, with ``VecNormalize``.
+ZOO_PPO_MUJOCO_DEFAULTS: Dict[str, Any] = {}
