@@ -364,9 +364,7 @@ def test_on_policy_defaults_and_refused_off_policy_options(cartpole_demos):
     env = gym.make("CartPole-v1")
     prebuilt = GailRewardModel(env.observation_space, env.action_space, cartpole_demos)  # off-policy defaults
     # the message names every setting to pass, the on-policy update_per_collect included (25 passes over 64)
-    with pytest.raises(
-        ValueError, match=r"agent_data_source='rollout', policy_expert_fraction=0\.0, update_per_collect=25\)"
-    ):
+    with pytest.raises(ValueError, match=r"agent_data_source='rollout', policy_expert_fraction=0\.0, update_per_collect=25\)"):
         learn(GailCallback(prebuilt))
     spaces = (env.observation_space, env.action_space)
     fitting = GailRewardModel(*spaces, cartpole_demos, update_per_collect=1, **ON_POLICY_DEFAULTS)
