@@ -16,7 +16,8 @@ from sb3_gail_plugin.transitions import ObsArray, Transitions
 
 PathLike = Union[str, "os.PathLike[str]"]
 FILE_FORMAT = "sb3-gail-plugin/reward-model"
-FILE_VERSION = 2
+FILE_VERSION = 3  # 3: the discriminator's features extractor is recorded (by import path)
+READABLE_VERSIONS = (2, 3)
 
 
 def _tensor(array: Any) -> th.Tensor:
@@ -133,6 +134,8 @@ def load_state(path: PathLike) -> Dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != FILE_FORMAT:
         got = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"{os.fspath(path)} is not a reward model file: expected format {FILE_FORMAT!r}, got {got!r}")
-    if state.get("version") != FILE_VERSION:
-        raise ValueError(f"{os.fspath(path)} has reward model file version {state.get('version')}, expected {FILE_VERSION}")
+    if state.get("version") not in READABLE_VERSIONS:
+        raise ValueError(
+            f"{os.fspath(path)} has reward model file version {state.get('version')}, expected one of {READABLE_VERSIONS}"
+        )
     return state

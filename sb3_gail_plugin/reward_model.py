@@ -5,18 +5,20 @@ from __future__ import annotations
 import os
 from contextlib import nullcontext
 from dataclasses import replace
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 import torch as th
 import torch.nn.functional as F
 from gymnasium import spaces
 from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.utils import get_device
 
 from sb3_gail_plugin import persistence
 from sb3_gail_plugin.demonstrations import DemonstrationSource, load_demonstrations, read_transitions
-from sb3_gail_plugin.discriminator import Discriminator, TensorObs, flatten_input
+from sb3_gail_plugin.discriminator import Discriminator, TensorObs
+from sb3_gail_plugin.features import extractor_from_name, extractor_name, holds_images, to_plain
 from sb3_gail_plugin.regularizers import gradient_penalty
 from sb3_gail_plugin.tensor_data import TransitionTensors, copy_obs, to_tensor
 from sb3_gail_plugin.transitions import ObsArray, Transitions, check_finite_and_non_empty, conform_transitions, index_obs
@@ -85,7 +87,7 @@ class GailRewardModel:
     :param label_smoothing: Train on targets ``1 - label_smoothing`` (expert) and ``label_smoothing`` (agent)
     :param inputs: Discriminator inputs: ``"sa"`` (s, a), ``"ss"`` (s, s'; state-only, accepts demonstrations
         without actions) or ``"sas"`` (s, a, s')
-    :param normalize_obs: Standardise observation features with the expert data's mean and std
+    :param normalize_obs: Standardise the observation features with the expert data's mean and std (images excepted)
     :param agent_data_source: Where the agent samples of D come from: ``"rollout"`` (the transitions
         collected since the last training, then cleared) or ``"replay"`` (the replay buffer, as in DAC)
     :param replay_window: With ``"replay"``: sample only the most recent ``replay_window`` transitions
@@ -98,6 +100,12 @@ class GailRewardModel:
     :param device: Torch device of the discriminator
     :param seed: Seed of the discriminator's initial weights and of the minibatch sampling, independent
         of the global torch RNG; ``None`` draws them from the global torch RNG (``th.manual_seed``)
+    :param features_extractor_class: SB3 features extractor of the observations (and next observations), as
+        ``policy_kwargs["features_extractor_class"]`` of an SB3 policy. ``None`` (default) chooses as SB3 does:
+        ``NatureCNN`` for an image space, ``CombinedExtractor`` for a ``Dict`` space holding images, and the
+        flattened observation otherwise. Images are scaled to [0, 1] (uint8), given channel-first, and never
+        standardised by ``normalize_obs``
+    :param features_extractor_kwargs: Keyword arguments of the features extractor (e.g. ``dict(features_dim=256)``)
     """
 
     def __init__(
@@ -127,6 +135,8 @@ class GailRewardModel:
         target_new_data_count: Optional[int] = None,
         device: Union[th.device, str] = "auto",
         seed: Optional[int] = None,
+        features_extractor_class: Optional[Type[BaseFeaturesExtractor]] = None,
+        features_extractor_kwargs: Optional[Dict[str, Any]] = None,
     ) -> None:
         for name, value in (("batch_size", batch_size), ("update_per_collect", update_per_collect)):
             if int(value) < 1:
@@ -192,7 +202,11 @@ class GailRewardModel:
                 inputs=inputs,
                 absorbing=self.absorbing,
                 spectral_norm=self.spectral_norm,
+                features_extractor_class=features_extractor_class,
+                features_extractor_kwargs=features_extractor_kwargs,
             ).to(self.device)
+        self.features_extractor_class = features_extractor_class
+        self.features_extractor_kwargs = dict(features_extractor_kwargs or {})
         self.expert_data = conform_transitions(
             load_demonstrations(demonstrations),
             observation_space,
@@ -211,8 +225,8 @@ class GailRewardModel:
         self.generator = th.Generator(device="cpu")
         self.generator.manual_seed(self.seed if self.seed is not None else int(th.randint(2**62, (1,)).item()))
         self._expert = TransitionTensors(self.expert_data, self.device, self.absorbing)
-        if self.normalize_obs:
-            features = flatten_input(self._expert.obs, observation_space)[: self._expert.n_real]
+        if self.normalize_obs and self.discriminator.obs_mean.numel() > 0:  # (nothing to standardise in images)
+            features = self.discriminator.standardization_features(index_obs(self._expert.obs, slice(0, self._expert.n_real)))
             self.discriminator.set_obs_normalization(features.mean(dim=0), features.std(dim=0))
         self.reward_stats = RunningMeanStd(shape=())
         self._collected: List[Transitions] = []
@@ -333,12 +347,14 @@ class GailRewardModel:
 
         self.discriminator.train()
         stats: Dict[str, List[th.Tensor]] = {"disc_loss": [], "expert_acc": [], "agent_acc": [], "grad_penalty": []}
+        discriminator = self.discriminator
         for _ in range(self.update_per_collect):
             expert_inputs = expert.inputs(self._sample(len(expert)))
             agent_inputs = agent.inputs(self._sample(len(agent)))
-            expert_features = self.discriminator.features(*expert_inputs)
-            agent_features = self.discriminator.features(*agent_inputs)
-            logits = self.discriminator.net(th.cat([expert_features, agent_features])).squeeze(-1)
+            expert_x, agent_x = discriminator.preprocess(*expert_inputs[:3]), discriminator.preprocess(*agent_inputs[:3])
+            expert_features = discriminator.embed(expert_x, expert_inputs[3])
+            agent_features = discriminator.embed(agent_x, agent_inputs[3])
+            logits = discriminator.net(th.cat([expert_features, agent_features])).squeeze(-1)
             loss = F.binary_cross_entropy_with_logits(logits, labels)
             stats["disc_loss"].append(loss.detach())
             if self.entropy_coef > 0:
@@ -346,7 +362,11 @@ class GailRewardModel:
                 loss = loss - self.entropy_coef * entropy
             if self.gradient_penalty > 0:
                 real = (expert_inputs[3] == 0) & (agent_inputs[3] == 0)
-                penalty = self._gradient_penalty(expert_features, agent_features, real)
+                penalty = self._gradient_penalty(
+                    discriminator.penalty_inputs(expert_x, expert_features),
+                    discriminator.penalty_inputs(agent_x, agent_features),
+                    real,
+                )
                 loss = loss + self.gradient_penalty * penalty
                 stats["grad_penalty"].append(penalty.detach())
             self.optimizer.zero_grad()
@@ -376,9 +396,12 @@ class GailRewardModel:
             result["absorbing_reward"] = self._absorbing_reward().item()
         return result
 
-    def _gradient_penalty(self, expert_features: th.Tensor, agent_features: th.Tensor, real: th.Tensor) -> th.Tensor:
-        """The gradient penalty of :func:`~sb3_gail_plugin.regularizers.gradient_penalty` on D's network."""
-        return gradient_penalty(self.discriminator.net, expert_features, agent_features, real, self.generator)
+    def _gradient_penalty(self, expert_inputs: Any, agent_inputs: Any, real: th.Tensor) -> th.Tensor:
+        """
+        The gradient penalty of :func:`~sb3_gail_plugin.regularizers.gradient_penalty` on D, at interpolates of
+        :meth:`Discriminator.penalty_inputs` (the MLP's input vector, or the inputs of the features extractor).
+        """
+        return gradient_penalty(self.discriminator.penalty_logits, expert_inputs, agent_inputs, real, self.generator)
 
     # ----------------------------------------------------------------------------------- rewards
     def _raw_rewards(
@@ -455,6 +478,8 @@ class GailRewardModel:
     def _init_kwargs(self) -> Dict[str, Any]:
         return dict(
             hidden_dims=self.hidden_dims,
+            features_extractor_class=self.features_extractor_class,
+            features_extractor_kwargs=self.features_extractor_kwargs,
             batch_size=self.batch_size,
             update_per_collect=self.update_per_collect,
             learning_rate=self.learning_rate,
@@ -483,15 +508,20 @@ class GailRewardModel:
         spaces, arguments (``gamma`` included), discriminator weights (with its observation
         normalisation), optimiser state, the sampling generator's state, reward statistics, the
         collected transitions not yet trained on, and the expert demonstrations. The file holds only
-        tensors and plain values, and :meth:`load` reads it without executing code.
+        tensors and plain values, and :meth:`load` reads it without executing code: the features
+        extractor is recorded by its import path, and its arguments must be plain values.
 
         :param path: File to write
+        :raises TypeError: if ``features_extractor_kwargs`` hold something else than plain values
         """
+        kwargs = self._init_kwargs()
+        kwargs["features_extractor_class"] = extractor_name(self.discriminator.features_extractor_class)
+        kwargs["features_extractor_kwargs"] = to_plain(self.features_extractor_kwargs, "features_extractor_kwargs")
         persistence.save_state(
             {
                 "observation_space": persistence.space_to_dict(self.observation_space),
                 "action_space": persistence.space_to_dict(self.action_space),
-                "kwargs": self._init_kwargs(),
+                "kwargs": kwargs,
                 "expert_data": persistence.transitions_to_dict(self.expert_data),
                 "collected_data": persistence.transitions_to_dict(self.agent_data),
                 "discriminator": self.discriminator.state_dict(),
@@ -504,25 +534,36 @@ class GailRewardModel:
         )
 
     @classmethod
-    def load(cls, path: Union[str, os.PathLike[str]], device: Union[th.device, str] = "auto") -> GailRewardModel:
+    def load(
+        cls,
+        path: Union[str, os.PathLike[str]],
+        device: Union[th.device, str] = "auto",
+        features_extractor_class: Optional[Type[BaseFeaturesExtractor]] = None,
+    ) -> GailRewardModel:
         """
         Load a reward model written by :meth:`save` (a class method, like SB3's ``DQN.load``). Only
         tensors and plain values are read (``torch.load(weights_only=True)``): a crafted file cannot
-        execute code.
+        execute code. SB3's features extractors (``NatureCNN``, ``CombinedExtractor``, ``FlattenExtractor``)
+        are rebuilt from the name the file records; any other class is never imported from a file's say-so.
 
         :param path: File written by :meth:`save`
         :param device: Device to load the discriminator onto
+        :param features_extractor_class: The discriminator's features extractor class, when it is not one of
+            SB3's (it must have the import path the file records)
         :return: The reward model, in the state it was saved in
         """
         data = persistence.load_state(path)
+        observation_space = persistence.space_from_dict(data["observation_space"])
+        kwargs = dict(data["kwargs"])
+        if "features_extractor_class" not in kwargs and holds_images(observation_space):
+            raise ValueError(
+                f"{os.fspath(path)} was written by a version whose discriminator flattened images into an MLP; this "
+                "version reads images with a features extractor (NatureCNN by default): train the reward model anew"
+            )
+        recorded = kwargs.get("features_extractor_class")
+        kwargs["features_extractor_class"] = extractor_from_name(recorded, features_extractor_class)
         expert_data = persistence.transitions_from_dict(data["expert_data"])
-        model = cls(
-            persistence.space_from_dict(data["observation_space"]),
-            persistence.space_from_dict(data["action_space"]),
-            expert_data,
-            device=device,
-            **data["kwargs"],
-        )
+        model = cls(observation_space, persistence.space_from_dict(data["action_space"]), expert_data, device=device, **kwargs)
         model.discriminator.load_state_dict(data["discriminator"])
         model.optimizer.load_state_dict(data["optimizer"])
         model.generator.set_state(data["generator"])

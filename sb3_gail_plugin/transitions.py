@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 
 ObsArray = Union[np.ndarray, Dict[str, np.ndarray]]
 
@@ -170,11 +171,26 @@ def _named_obs(transitions: Transitions) -> List[tuple]:
     return named
 
 
+def _channels_last(shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    return (*shape[1:], shape[0])
+
+
 def _conform_array(array: np.ndarray, space: spaces.Space, what: str, name: str) -> np.ndarray:
-    """Reshape one array of ``space`` samples to ``(n, *space.shape)`` and check its values."""
+    """
+    Reshape one array of ``space`` samples to ``(n, *space.shape)`` and check its values. Channel-last images
+    for a channel-first image space (SB3's ``VecTransposeImage``, which CNN policies add) are transposed, as
+    SB3's ``predict`` does.
+    """
     array = np.asarray(array)
     expected_shape = tuple(space.shape) if space.shape is not None else ()
     received_shape = tuple(array.shape[1:])
+    if (
+        is_image_space(space)
+        and is_image_space_channels_first(space)  # type: ignore[arg-type]
+        and received_shape == _channels_last(expected_shape) != expected_shape
+    ):
+        array = np.ascontiguousarray(np.moveaxis(array, -1, 1))
+        received_shape = expected_shape
     if isinstance(space, spaces.Discrete) and received_shape == (1,):
         array = array.reshape(-1)
         received_shape = ()
@@ -201,7 +217,8 @@ def _conform_array(array: np.ndarray, space: spaces.Space, what: str, name: str)
                 f"{name} {what} must lie in the env's space {space}, got values in [{array.min()}, {array.max()}]"
             )
     elif isinstance(space, spaces.Box):
-        _check_finite(f"{name} {what}", array.astype(np.float64, copy=False))
+        if not np.issubdtype(array.dtype, np.integer):  # (no float copy of integer arrays, e.g. uint8 images)
+            _check_finite(f"{name} {what}", array.astype(np.float64, copy=False))
         array = array.astype(space.dtype, copy=False)
     return array
 
