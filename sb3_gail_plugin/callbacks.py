@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-from stable_baselines3.common.vec_env import unwrap_vec_wrapper
+from stable_baselines3.common.vec_env import VecNormalize, unwrap_vec_wrapper
 
 from sb3_gail_plugin.buffers import GailRelabelMixin
 from sb3_gail_plugin.demonstrations import DemonstrationSource
@@ -85,6 +85,7 @@ class GailCallback(BaseCallback):
         self.last_stats: Dict[str, float] = {}
         self._relabeler: Optional[RolloutRelabeler] = None
         self._wrapper: Optional[GailVecEnvWrapper] = None
+        self._in_rollout = False  # between on_rollout_start and on_rollout_end
 
     def _on_training_start(self) -> None:
         model = self.model
@@ -202,6 +203,12 @@ class GailCallback(BaseCallback):
         model = self.model
         assert model.env is not None and self.reward_model is not None
         wrapper = unwrap_vec_wrapper(model.env, GailVecEnvWrapper)
+        if wrapper is not None and unwrap_vec_wrapper(wrapper.venv, VecNormalize) is not None:
+            raise ValueError(
+                "The training env has a GailVecEnvWrapper above VecNormalize, so the discriminator would see normalised "
+                "observations: expected VecNormalize(GailVecEnvWrapper(venv)), or no GailVecEnvWrapper at all "
+                "(GailCallback then puts one right below VecNormalize)"
+            )
         if wrapper is None:
             # The env was reset before the callback started: tell the wrapper which observations SB3 steps from
             normalizer = model.get_vec_normalize_env()
@@ -235,15 +242,25 @@ class GailCallback(BaseCallback):
             self._wrapper.recording = recording
 
     def _on_training_end(self) -> None:
+        self._in_rollout = False
         self._set_recording(False)
 
     def _on_step(self) -> bool:
+        if not self._in_rollout:
+            raise RuntimeError(
+                "GailCallback got an env step outside a rollout: it is nested in a callback that forwards on_step but "
+                "not on_rollout_start/on_rollout_end (SB3's EventCallback, EveryNTimesteps, an EvalCallback's "
+                "callback_on_new_best, ...), so the discriminator would never train and the rewards never be "
+                "relabelled. Pass it to learn() directly, or in a list / CallbackList: "
+                "learn(..., callback=[GailCallback(...), ...])"
+            )
         if self._relabeler is not None:
             # before SB3 adds the time-limit bootstrap to these rewards in place
             self._relabeler.record_step(self.locals["rewards"])
         return True
 
     def _on_rollout_start(self) -> None:
+        self._in_rollout = True
         self._set_recording(True)
         if self._relabeler is not None and self.reward_model is not None:
             # an on-policy rollout is relabelled on its own: drop what an interrupted one left
@@ -251,6 +268,7 @@ class GailCallback(BaseCallback):
             self._relabeler.reset()
 
     def _on_rollout_end(self) -> None:
+        self._in_rollout = False
         self._set_recording(False)
         assert self.reward_model is not None
         if self._relabeler is not None:

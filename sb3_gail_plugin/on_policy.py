@@ -66,7 +66,8 @@ def on_policy_reward_model_kwargs(
     :param rollout_size: Transitions per rollout (``n_steps * n_envs``)
     :param batch_size: ``GailRewardModel``'s default ``batch_size`` (used unless given)
     :return: The arguments to build the reward model with
-    :raises ValueError: if an off-policy-only argument is given a value other than the one that turns it off
+    :raises ValueError: if an off-policy-only argument is given a value other than the one that turns it off, or
+        ``target_new_data_count`` is given (the discriminator trains at every rollout end)
     """
     bad = _off_policy_settings(reward_model_kwargs)
     if bad:
@@ -75,10 +76,17 @@ def on_policy_reward_model_kwargs(
             f"{_listed(bad)} cannot apply; expected {_listed({name: _OFF_POLICY_ONLY[name] for name in bad})} or "
             "leaving the argument out"
         )
+    if reward_model_kwargs.get("target_new_data_count") is not None:
+        raise ValueError(
+            f"{algorithm} is on-policy: the discriminator trains on every rollout ({rollout_size} transitions) at its "
+            f"end, so target_new_data_count cannot apply; expected target_new_data_count=None or leaving it out, "
+            f"got {reward_model_kwargs['target_new_data_count']}"
+        )
     batch_size = int(reward_model_kwargs.get("batch_size", batch_size))
     update_per_collect = on_policy_update_per_collect(rollout_size, batch_size)
     # policy_expert_fraction=None (GailRewardModel's default) means the algorithm's default: none on-policy
     given = dict(reward_model_kwargs)
+    given.pop("target_new_data_count", None)
     if given.get("policy_expert_fraction", 0.0) is None:
         del given["policy_expert_fraction"]
     return {**ON_POLICY_DEFAULTS, "target_new_data_count": rollout_size, "update_per_collect": update_per_collect, **given}

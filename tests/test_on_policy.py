@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import A2C, DQN, PPO
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EveryNTimesteps
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -210,6 +210,29 @@ def test_rollout_relabelled_before_train(cartpole_demos, algorithm, vec_env_cls)
     env.close()
 
 
+def test_episode_ends_on_a_rollouts_last_row(cartpole_demos):
+    # a time limit that divides n_steps: episodes end on the rollout's last row, where GAE must not bootstrap
+    # V(s_T) of the next episode's first observation (the dones SB3 passes to compute_returns_and_advantage)
+    env = _cartpole(max_episode_steps=N_STEPS // 2)
+    model, _, snapshots = _run(lambda **kw: PPO("MlpPolicy", **kw), env, cartpole_demos, batch_size=N_STEPS * N_ENVS)
+    assert sum(int(np.sum(snap["last_dones"])) for snap in snapshots) >= 2
+    for snap in snapshots:
+        _check_snapshot(snap, model)
+
+
+def test_nested_where_rollout_events_do_not_arrive(cartpole_demos):
+    # EventCallback children get on_step but not on_rollout_start/end: D would never train, PPO would learn the env reward
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=64, seed=0)
+    with pytest.raises(RuntimeError, match=r"outside a rollout.*EveryNTimesteps"):
+        model.learn(128, callback=EveryNTimesteps(1, GailCallback(cartpole_demos, update_per_collect=1)))
+
+
+def test_wrapper_above_vecnormalize_refused(cartpole_demos):
+    env = GailVecEnvWrapper(VecNormalize(_cartpole()))
+    with pytest.raises(ValueError, match=r"above VecNormalize.*expected VecNormalize\(GailVecEnvWrapper\(venv\)\)"):
+        PPO("MlpPolicy", env, n_steps=N_STEPS, seed=0).learn(N_STEPS, callback=GailCallback(cartpole_demos))
+
+
 def test_absorbing_value_on_terminations_only(cartpole_demos):
     _, gail, snapshots = _run(lambda **kw: PPO("MlpPolicy", **kw), _cartpole(), cartpole_demos, batch_size=48)
     for snap in snapshots:
@@ -369,7 +392,10 @@ def test_on_policy_defaults_and_refused_off_policy_options(cartpole_demos):
     spaces = (env.observation_space, env.action_space)
     fitting = GailRewardModel(*spaces, cartpole_demos, update_per_collect=1, **ON_POLICY_DEFAULTS)
     assert learn(GailCallback(fitting)).reward_model is fitting and fitting.n_updates == 1
-    # target_new_data_count is not used on-policy (D trains at every rollout end): A2C's 5-step rollouts are fine
+    # target_new_data_count is not used on-policy (D trains at every rollout end): refused when given
+    with pytest.raises(ValueError, match=r"PPO is on-policy.*target_new_data_count=None.*got 10000"):
+        learn(GailCallback(cartpole_demos, target_new_data_count=10_000))
+    # and a prebuilt model's is ignored: A2C's 5-step rollouts are fine
     a2c_ready = GailRewardModel(*spaces, cartpole_demos, update_per_collect=1, **ON_POLICY_DEFAULTS)
     A2C("MlpPolicy", "CartPole-v1", seed=0).learn(20, callback=GailCallback(a2c_ready))
     assert a2c_ready.n_updates == 4
