@@ -266,3 +266,32 @@ def test_zoo_ppo_cartpole_with_the_shipped_conf(tmp_path: Path, demos_path: Path
     evaluations = np.load(run / "evaluations.npz")
     np.testing.assert_array_equal(evaluations["timesteps"], [2048, 4096])
     np.testing.assert_array_equal(evaluations["results"], evaluations["ep_lengths"])
+
+
+class MountainCarExpert:
+    """Pushes in the direction of the car's velocity: reaches the flag in about 100 steps."""
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True, **_: Any) -> Tuple[np.ndarray, None]:
+        return np.where(obs[:, 1:2] >= 0, 1.0, -1.0).astype(np.float32), None
+
+
+@pytest.mark.slow
+def test_zoo_ppo_under_vecnormalize_evaluates(tmp_path: Path) -> None:
+    # rl-zoo3's normalize: true (all its MuJoCo PPO settings): its eval env gets the training env's layers, so SB3's
+    # EvalCallback can copy the VecNormalize statistics (without GailVecEnvWrapper in vec_env_wrapper it stops with
+    # "expected the eval env to be a VecEnvWrapper" at the first evaluation)
+    pytest.importorskip("rl_zoo3")
+    demos = collect_demonstrations(MountainCarExpert(), "MountainCarContinuous-v0", n_episodes=2, seed=1)
+    save_demonstrations(demos, tmp_path / "car_demos.npz")
+    output, run = _zoo_train(
+        tmp_path,
+        "ppo",
+        "MountainCarContinuous-v0",
+        "sb3_gail_plugin.zoo.ppo",
+        ["-n", "1024", "--eval-freq", "512", "--eval-episodes", "1"],
+        demonstrations=tmp_path / "car_demos.npz",
+    )
+    assert "Normalization activated" in output
+    assert len(_logged(output, "gail", "n_updates")) >= 1
+    evaluations = np.load(run / "evaluations.npz")
+    np.testing.assert_array_equal(evaluations["timesteps"], [512, 1024])

@@ -10,6 +10,7 @@ from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE, ZOO_DQN_CARTPOLE
 from sb3_gail_plugin.zoo.callback import DEMONSTRATIONS_ENV_VAR
 
 CALLBACK_NAME = "sb3_gail_plugin.zoo.ZooGailCallback"
+WRAPPER_NAME = "sb3_gail_plugin.GailVecEnvWrapper"
 
 # Where GAIL is better served by other settings than rl-zoo3's (per algorithm, per env): DQN on
 # CartPole-v1 takes GAIL_DQN_CARTPOLE's slower target network and learning rate.
@@ -52,6 +53,12 @@ def _with_gail_callback(callbacks: Any, callback_kwargs: Mapping[str, Any]) -> L
     return [*listed, {CALLBACK_NAME: dict(callback_kwargs)}]
 
 
+def _with_gail_wrapper(wrappers: Any) -> List[Any]:
+    """rl-zoo3's ``vec_env_wrapper`` entry (None, a name, a ``{name: kwargs}`` dict, or a list) with ours last."""
+    listed: List[Any] = [] if wrappers is None else list(wrappers) if isinstance(wrappers, list) else [wrappers]
+    return [*listed, WRAPPER_NAME]
+
+
 def zoo_hyperparams(
     algo: str,
     callback_kwargs: Optional[Mapping[str, Any]] = None,
@@ -59,7 +66,9 @@ def zoo_hyperparams(
 ) -> Dict[str, Dict[str, Any]]:
     """
     rl-zoo3's hyperparameter table for ``algo`` (every env it has settings for), each entry with
-    :class:`ZooGailCallback` appended to its callbacks, and :data:`GAIL_OVERRIDES` applied: what an
+    :class:`ZooGailCallback` appended to its callbacks (and, where rl-zoo3 normalises with ``VecNormalize``,
+    :class:`~sb3_gail_plugin.GailVecEnvWrapper` to its ``vec_env_wrapper``, so that the eval env has the
+    training env's layers), and :data:`GAIL_OVERRIDES` applied: what an
     rl-zoo3 Python conf file holds as ``hyperparams``. Values stay in rl-zoo3's YAML form (schedules as
     ``lin_0.001``, ``policy_kwargs`` as strings), which rl-zoo3 converts as usual.
 
@@ -90,6 +99,11 @@ def zoo_hyperparams(
     for env_id, settings in table.items():
         entry = {**settings, **changes.get(env_id, {})}
         entry["callback"] = _with_gail_callback(entry.get("callback"), callback_kwargs)
+        if entry.get("normalize"):
+            # rl-zoo3 applies vec_env_wrapper to the training and the eval env alike, below its VecNormalize: the
+            # eval env then has the training env's layers, which SB3's EvalCallback needs to copy the statistics
+            # (sync_envs_normalization), and the training env's GailVecEnvWrapper records raw observations
+            entry["vec_env_wrapper"] = _with_gail_wrapper(entry.get("vec_env_wrapper"))
         result[env_id] = entry
     for env_id in set(changes) - set(result):
         raise ValueError(
