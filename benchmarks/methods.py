@@ -236,8 +236,9 @@ def run_imitation_gail_ppo(
 ) -> None:
     """
     imitation's GAIL with a PPO generator: its tutorial's discriminator settings, with the tutorial's PPO
-    (8 envs) or rl-zoo3's. imitation calls ``learn()`` once per round, so rl-zoo3's linear schedules
-    restart every round (imitation issue #262): that is imitation's loop, not a setting of ours.
+    (8 envs) or rl-zoo3's. imitation calls ``learn(..., reset_num_timesteps=False)`` once per round,
+    which ends each round at progress 0, so rl-zoo3's linear schedules (CartPole) are exactly 0 and PPO never
+    trains (imitation issue #262): that is imitation's loop, not a setting of ours.
     """
     settings, n_envs, normalize = ppo_settings(env_id, ppo)
 
