@@ -66,7 +66,7 @@ def looks_like_dataset_id(source: str) -> bool:
         return False
     try:
         parse_dataset_id(source)
-    except ValueError:
+    except (ValueError, TypeError):  # minari 0.5 raises TypeError on an id without its -v{version}
         return False
     return True
 

@@ -10,4 +10,8 @@ if [[ " $* " == *LunarLander* ]] && ! "$venv/bin/python" -c "import Box2D" 2>/de
   echo "Installing box2d for LunarLander ..." >&2
   "$venv/bin/python" -m pip install --quiet box2d==2.3.10 >&2
 fi
+if [[ " $* " =~ (Hopper|InvertedDoublePendulum|HalfCheetah|Walker2d|Ant|Swimmer) ]] && ! "$venv/bin/python" -c "import mujoco" 2>/dev/null; then
+  echo "Installing mujoco for the MuJoCo envs ..." >&2
+  "$venv/bin/python" -m pip install --quiet mujoco imageio >&2
+fi
 "$venv/bin/python" -m benchmarks.compare "$@"

@@ -1,8 +1,11 @@
 """The benchmark report's figures: when a run first reaches 95 % of expert return, and whether it held."""
 
 import numpy as np
+import pytest
 
-from benchmarks.report import first_reach, fraction_of_expert, markdown_tables, summarize_run
+report = pytest.importorskip("benchmarks.report", reason="needs the repository's benchmarks/ (not in the sdist)")
+first_reach, fraction_of_expert = report.first_reach, report.fraction_of_expert
+markdown_tables, summarize_run = report.markdown_tables, report.summarize_run
 
 
 def _records(returns, every=5000, seconds_per_step=0.001):

@@ -67,6 +67,8 @@ def test_eval_env_wrapped_like_the_training_env_gives_no_type_warning(cartpole_d
 def test_main_job_example_runs_without_warnings():
     """The main job's script (scripts/demo.sh), in small: any UserWarning (SB3's type warning included) fails it."""
     demos = ROOT / "benchmarks" / "experts" / "CartPole-v1_expert_demos.npz"
+    if not demos.exists():
+        pytest.skip("needs the repository's benchmarks/ (not in the sdist)")
     command = [sys.executable, "-W", "error::UserWarning", "examples/dqn_cartpole_gail.py", "--timesteps", "300"]
     result = subprocess.run(
         [*command, "--demos", str(demos)],

@@ -14,6 +14,13 @@ See ``python -m sb3_gail_plugin.tune --help``; the same from Python::
     model_kwargs, reward_model_kwargs = split_params(study.best_params)
 """
 
+try:
+    import optuna  # noqa: F401
+except ImportError as error:
+    raise ImportError(
+        "sb3_gail_plugin.tune needs Optuna: pip install 'sb3-gail-plugin[optuna]' (or pip install optuna)"
+    ) from error
+
 from sb3_gail_plugin.tune.objective import GailObjective, TrialEvalCallback, algorithm_class
 from sb3_gail_plugin.tune.spaces import GAIL_PREFIX, GAIL_SPACE, RL_SPACES, sample_kwargs, split_params, suggest
 from sb3_gail_plugin.tune.study import create_study, make_pruner, make_sampler, make_storage
