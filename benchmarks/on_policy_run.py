@@ -1,9 +1,11 @@
 """
-One GAIL-PPO run on CartPole-v1 with reward-model overrides, printing the true return every 10k env
-steps (10 episodes) and the discriminator's statistics: the probe behind the on-policy section of
-docs/tuning_log.md. The demonstrations are 5 episodes of the scripted expert the tests use.
+One GAIL-PPO run with reward-model overrides, printing the true return every 10k env steps (10
+episodes) and the discriminator's statistics: the probe behind the on-policy section of
+docs/tuning_log.md. On CartPole-v1 the demonstrations are 5 episodes of the scripted expert the tests
+use; on other envs, the benchmark's expert episodes (benchmarks/experts/).
 
     python -m benchmarks.on_policy_run --ppo zoo --seed 0 --steps 150000 --reward-model '{"normalize_reward": true}'
+    python -m benchmarks.on_policy_run --env InvertedDoublePendulum-v4 --n-demos 10 --every 25000 --steps 150000
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ import numpy as np
 import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_vec_env
 
-from benchmarks.methods import EvalEveryK, Evaluator
+from benchmarks.methods import EvalEveryK, Evaluator, make_ppo_env, ppo_settings
 from sb3_gail_plugin import GailCallback, Transitions, collect_demonstrations
-from sb3_gail_plugin.hyperparams import ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS
 
 
 class CartPoleScriptedExpert:
@@ -56,15 +56,6 @@ class PrintDiscriminatorStats(BaseCallback):
                 self.next_at += self.every
 
 
-def ppo_settings(which: str) -> Dict[str, Any]:
-    """PPO hyperparameters for CartPole-v1: rl-zoo3's (``"zoo"``) or imitation's GAIL tutorial's (``"imitation"``)."""
-    if which == "zoo":
-        return dict(n_envs=ZOO_PPO_CARTPOLE_N_ENVS, **ZOO_PPO_CARTPOLE)
-    if which == "imitation":
-        return dict(n_envs=8, n_steps=2048, batch_size=64, learning_rate=4e-4, gamma=0.95, n_epochs=5, ent_coef=0.0)
-    raise ValueError(f"ppo must be 'zoo' or 'imitation', got {which!r}")
-
-
 def summarize(records: List[Dict[str, float]], threshold: float = 475.0, after: int = 0) -> Dict[str, Any]:
     """
     First evaluation at or above ``threshold``, and whether every later evaluation stayed there.
@@ -88,7 +79,8 @@ def summarize(records: List[Dict[str, float]], threshold: float = 475.0, after: 
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ppo", choices=["zoo", "imitation"], default="zoo")
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--ppo", choices=["zoo", "tutorial"], default="zoo", help="rl-zoo3's or imitation's tutorial's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=150_000)
     parser.add_argument("--n-demos", type=int, default=5)
@@ -97,15 +89,20 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--true-reward", action="store_true", help="plain PPO on the env reward (no GAIL)")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
-    settings = ppo_settings(args.ppo)
-    n_envs = settings.pop("n_envs")
-    env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=args.seed)
+    settings, n_envs, normalize = ppo_settings(args.env, args.ppo)
+    env = make_ppo_env(args.env, n_envs, args.seed, normalize, settings.get("gamma", 0.99))
     model = PPO("MlpPolicy", env, seed=args.seed, **settings)
-    evaluator = Evaluator("CartPole-v1", args.seed, every=args.every)
+    evaluator = Evaluator(args.env, args.seed, every=args.every)
+    if args.env == "CartPole-v1":
+        demos = scripted_demonstrations(args.n_demos)
+    else:
+        from benchmarks.compare import expert_demonstrations
+
+        demos = expert_demonstrations(args.env, args.n_demos)
     callbacks: List[Any] = [EvalEveryK(evaluator)]
     gail = None
     if not args.true_reward:
-        gail = GailCallback(scripted_demonstrations(args.n_demos), **json.loads(args.reward_model))
+        gail = GailCallback(demos, **json.loads(args.reward_model))
         callbacks = [gail, PrintDiscriminatorStats(gail, args.every), *callbacks]
     start = time.perf_counter()
     model.learn(args.steps, callback=callbacks)
@@ -113,8 +110,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     print("returns:", [round(r["mean_return"]) for r in evaluator.records], flush=True)
     if gail is not None:
         print("last D stats:", {key: round(value, 2) for key, value in gail.last_stats.items()}, flush=True)
-    summary = dict(ppo=args.ppo, seed=args.seed, reward_model=args.reward_model, true_reward=args.true_reward)
-    summary.update(summarize(evaluator.records, after=n_envs * settings["n_steps"]), wall_s=round(wall, 1))
+    summary = dict(env=args.env, ppo=args.ppo, seed=args.seed, reward_model=args.reward_model, true_reward=args.true_reward)
+    threshold = 475.0 if args.env == "CartPole-v1" else 0.95 * float(np.mean(demos.episode_returns()))
+    after = n_envs * settings.get("n_steps", 2048)
+    summary.update(summarize(evaluator.records, threshold=threshold, after=after), wall_s=round(wall, 1))
     print("summary:", json.dumps(summary), flush=True)
 
 
