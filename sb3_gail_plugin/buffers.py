@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -11,10 +12,22 @@ from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_gail_plugin.obs_normalization import normalize_obs_tensor
 from sb3_gail_plugin.reward_model import GailRewardModel
 from sb3_gail_plugin.transitions import TIME_LIMIT_KEY, Transitions, index_obs
 
 Samples = Union[ReplayBufferSamples, DictReplayBufferSamples]
+
+
+@dataclass
+class ExpertRows:
+    """A reward model's real expert transitions in a replay buffer's layout and device, for expert mixing."""
+
+    reward_model: GailRewardModel
+    observations: Any
+    actions: th.Tensor
+    next_observations: Any
+    terminals: th.Tensor
 
 
 class GailRelabelMixin:
@@ -57,6 +70,12 @@ class GailRelabelMixin:
         super().__init__(buffer_size, observation_space, *args, **kwargs)  # type: ignore[call-arg]
         # Time-limit truncations, kept even when SB3 does not keep them (handle_timeout_termination=False)
         self.truncations = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
+        self._clear_caches()
+
+    def _clear_caches(self) -> None:
+        """Forget the Box bounds and expert rows kept for sampling (rebuilt when needed; never pickled)."""
+        self._bounds: Dict[th.device, Tuple[th.Tensor, th.Tensor, th.Tensor]] = {}
+        self._expert_cache: Optional[ExpertRows] = None
 
     def add(
         self,
@@ -76,6 +95,7 @@ class GailRelabelMixin:
         self.__dict__.update(state)
         if "truncations" not in state:  # a buffer pickled by an earlier version: SB3's timeouts are all it kept
             self.truncations = self.timeouts.astype(bool)
+        self._clear_caches()
 
     def set_reward_model(self, reward_model: Optional[GailRewardModel]) -> None:
         """
@@ -93,70 +113,88 @@ class GailRelabelMixin:
                 "ends: use optimize_memory_usage=False, or inputs='sa'"
             )
         self.reward_model = reward_model
+        self._expert_cache = None
 
-    def _box_bounds(self, device: th.device) -> Optional[Tuple[th.Tensor, th.Tensor]]:
-        """Bounds of a bounded Box action space (the ones SB3 rescales to [-1, 1]), else None."""
+    def _box_bounds(self, device: th.device) -> Optional[Tuple[th.Tensor, th.Tensor, th.Tensor]]:
+        """Bounds of a bounded Box action space (the ones SB3 rescales to [-1, 1]) and their range, else None."""
         space = self.action_space
-        if isinstance(space, spaces.Box) and space.is_bounded():
-            return th.as_tensor(space.low, device=device, dtype=th.float32), th.as_tensor(
-                space.high, device=device, dtype=th.float32
-            )
-        return None
+        if not (isinstance(space, spaces.Box) and space.is_bounded()):
+            return None
+        if device not in self._bounds:
+            low = th.as_tensor(space.low, device=device, dtype=th.float32)
+            high = th.as_tensor(space.high, device=device, dtype=th.float32)
+            self._bounds[device] = (low, high, high - low)
+        return self._bounds[device]
 
     def _env_actions(self, actions: th.Tensor) -> th.Tensor:
         """SB3 off-policy algorithms store Box actions rescaled to [-1, 1]: map them back to the env's bounds."""
         bounds = self._box_bounds(actions.device)
         if bounds is None:
             return actions
-        low, high = bounds
-        return low + 0.5 * (actions.reshape(-1, *low.shape).float() + 1.0) * (high - low)
+        low, _, scale = bounds
+        return low + 0.5 * (actions.reshape(-1, *low.shape).float() + 1.0) * scale
 
     def _buffer_actions(self, actions: th.Tensor) -> th.Tensor:
         """Inverse of :meth:`_env_actions`: env actions in the layout and units the buffer stores."""
         bounds = self._box_bounds(actions.device)
         if bounds is not None:
-            low, high = bounds
-            actions = 2.0 * (actions.float() - low) / (high - low) - 1.0
+            low, _, scale = bounds
+            actions = 2.0 * (actions.float() - low) / scale - 1.0
         return actions.reshape(actions.shape[0], -1)
 
-    def _mix_expert(self, raw: Samples, terminations: th.Tensor, fraction: float) -> Tuple[Samples, th.Tensor]:
+    def _expert_rows(self, agent: Dict[str, Any]) -> ExpertRows:
         """
-        Replace the last ``fraction`` of the batch with expert transitions (rewards relabelled later).
+        The reward model's real expert transitions in the layout, dtypes and device of the agent tensors ``agent``
+        (observations, actions in buffer units, next observations, dones): built once per reward model, as views
+        of the reward model's tensors where nothing needs converting.
+        """
+        reward_model = self.reward_model
+        assert reward_model is not None
+        if self._expert_cache is None or self._expert_cache.reward_model is not reward_model:
 
-        :return: The mixed batch and its terminations (time-limit truncations excluded)
+            def like(expert: Any, reference: Any) -> Any:
+                if isinstance(reference, dict):
+                    return {key: like(expert[key], reference[key]) for key in reference}
+                return expert.to(device=reference.device, dtype=reference.dtype).reshape(-1, *reference.shape[1:])
+
+            obs, actions, next_obs, terminals = reward_model.expert_transitions()
+            self._expert_cache = ExpertRows(
+                reward_model=reward_model,
+                observations=like(obs, agent["observations"]),
+                actions=like(self._buffer_actions(actions), agent["actions"]),
+                next_observations=like(next_obs, agent["next_observations"]),
+                terminals=like(terminals, agent["dones"]),
+            )
+        return self._expert_cache
+
+    def _mix_expert(self, agent: Dict[str, Any], n_expert: int) -> Dict[str, Any]:
+        """
+        Append ``n_expert`` expert transitions, drawn with the reward model's generator, to the agent tensors of
+        :meth:`_raw_samples` (their rewards are relabelled like the agent ones).
         """
         assert self.reward_model is not None
-        if getattr(raw, "discounts", None) is not None:
-            raise ValueError(
-                "Expert transitions cannot be mixed into a batch with n-step discounts: use n_steps=1, or "
-                "policy_expert_fraction=0"
-            )
-        n_batch = raw.rewards.shape[0]
-        n_expert = round(fraction * n_batch)
-        if n_expert == 0:
-            return raw, terminations
-        obs, actions, next_obs, terminals = self.reward_model.sample_expert(n_expert)
-        keep = n_batch - n_expert
+        rows = self._expert_rows(agent)
+        index = self.reward_model.sample_expert_index(n_expert)
 
-        def join(agent: Any, expert: Any) -> Any:
-            if isinstance(agent, dict):
-                return {key: join(agent[key], expert[key]) for key in agent}
-            return th.cat([agent[:keep], expert.to(device=agent.device, dtype=agent.dtype).reshape(-1, *agent.shape[1:])])
+        def join(agent_part: Any, expert_part: Any) -> Any:
+            if isinstance(agent_part, dict):
+                return {key: join(agent_part[key], expert_part[key]) for key in agent_part}
+            return th.cat([agent_part, expert_part[index.to(expert_part.device)]])
 
-        mixed = raw._replace(
-            observations=join(raw.observations, obs),
-            actions=join(raw.actions, self._buffer_actions(actions)),
-            next_observations=join(raw.next_observations, next_obs),
-            dones=join(raw.dones, terminals),
-            rewards=join(raw.rewards, th.zeros(n_expert)),
+        terminals = rows.terminals
+        return dict(
+            observations=join(agent["observations"], rows.observations),
+            actions=join(agent["actions"], rows.actions),
+            next_observations=join(agent["next_observations"], rows.next_observations),
+            dones=join(agent["dones"], terminals),
+            terminations=join(agent["terminations"], terminals),
         )
-        return mixed, join(terminations, terminals)
 
     def _stored(self, rows: np.ndarray, envs: np.ndarray) -> Dict[str, Any]:
         """
         Stored transitions ``(rows, envs)`` as numpy arrays: raw observations and next observations (with
-        ``optimize_memory_usage``, the next row's observation), actions as stored, rewards, and the
-        dones, time-limit truncations and SB3 timeouts, each of shape ``(batch,)``.
+        ``optimize_memory_usage``, the next row's observation), actions as stored, and the dones, time-limit
+        truncations and SB3 timeouts, each of shape ``(batch,)`` (the stored rewards are never read: relabelled).
         """
         at = (rows, envs)
         if self.optimize_memory_usage:
@@ -167,21 +205,18 @@ class GailRelabelMixin:
             observations=index_obs(self.observations, at),
             next_observations=next_obs,
             actions=self.actions[at],
-            rewards=self.rewards[at],
             dones=self.dones[at].astype(bool),
             truncations=self.truncations[at],
             timeouts=self.timeouts[at].astype(bool),
         )
 
-    def _raw_samples(self, rows: np.ndarray, envs: np.ndarray) -> Tuple[Samples, th.Tensor]:
+    def _raw_samples(self, rows: np.ndarray, envs: np.ndarray) -> Dict[str, Any]:
         """
-        Stored transitions ``(rows, envs)`` as SB3 samples with raw observations, and their terminations.
-
-        :return: The samples (``dones`` as SB3 gives them to the RL target) and the terminations
-            (episode ends that are not time-limit truncations), shape ``(batch, 1)``
+        Stored transitions ``(rows, envs)`` as tensors with raw observations: ``observations``, ``actions``,
+        ``next_observations``, ``dones`` (as SB3 gives them to the RL target) and ``terminations`` (episode ends
+        that are not time-limit truncations), the last two of shape ``(batch, 1)``.
         """
         stored = self._stored(rows, envs)
-        samples_type = DictReplayBufferSamples if isinstance(stored["observations"], dict) else ReplayBufferSamples
 
         def to_torch(values: Any) -> Any:
             if isinstance(values, dict):
@@ -191,45 +226,47 @@ class GailRelabelMixin:
         def column(flags: np.ndarray) -> th.Tensor:
             return to_torch(flags.astype(np.float32).reshape(-1, 1))
 
-        samples = samples_type(
+        return dict(
             observations=to_torch(stored["observations"]),
             actions=to_torch(stored["actions"]),
             next_observations=to_torch(stored["next_observations"]),
             dones=column(stored["dones"] & ~stored["timeouts"]),  # SB3's target: no timeouts where it keeps them
-            rewards=column(stored["rewards"]),
+            terminations=column(stored["dones"] & ~stored["truncations"]),
         )
-        return samples, column(stored["dones"] & ~stored["truncations"])
 
     def _get_samples(self, batch_inds: np.ndarray, env: Optional[VecNormalize] = None) -> Any:
         env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))  # as SB3 does
-        return self._relabel(*self._raw_samples(batch_inds, env_indices), env)
-
-    def _relabel(self, raw: Samples, terminations: th.Tensor, env: Optional[VecNormalize]) -> Samples:
         if self.reward_model is None:
             raise RuntimeError(
                 f"{type(self).__name__} has no reward model attached: pass callback=GailCallback(demonstrations) "
                 "to model.learn(), or call model.replay_buffer.set_reward_model(reward_model) before training"
             )
-        fraction = getattr(self.reward_model, "policy_expert_fraction", 0.0)
-        if fraction > 0:
-            raw, terminations = self._mix_expert(raw, terminations, fraction)
-        rewards = self.reward_model.estimate(
-            raw.observations, self._env_actions(raw.actions), raw.next_observations, terminations
-        )
-        rewards = rewards.to(device=raw.rewards.device, dtype=raw.rewards.dtype).reshape(raw.rewards.shape)
-        if env is None:
-            return raw._replace(rewards=rewards)
-        return raw._replace(
-            observations=self._normalize_tensor_obs(raw.observations, env),
-            next_observations=self._normalize_tensor_obs(raw.next_observations, env),
-            rewards=rewards,
-        )
+        # policy_expert_fraction of the batch is expert transitions: the agent rows drawn for it are not read
+        n_expert = round(getattr(self.reward_model, "policy_expert_fraction", 0.0) * len(batch_inds))
+        keep = len(batch_inds) - n_expert
+        batch = self._raw_samples(batch_inds[:keep], env_indices[:keep])
+        if n_expert > 0:
+            batch = self._mix_expert(batch, n_expert)
+        return self._relabel(batch, env)
 
-    def _normalize_tensor_obs(self, obs: Any, env: VecNormalize) -> Any:
-        if isinstance(obs, dict):
-            normalized: Dict[str, np.ndarray] = env.normalize_obs({key: value.cpu().numpy() for key, value in obs.items()})  # type: ignore[assignment]
-            return {key: th.as_tensor(value, device=self.device) for key, value in normalized.items()}
-        return th.as_tensor(env.normalize_obs(obs.cpu().numpy()), device=self.device)
+    def _relabel(self, batch: Dict[str, Any], env: Optional[VecNormalize]) -> Samples:
+        """SB3 samples of ``batch``, with the reward model's rewards and, under ``VecNormalize``, normalised observations."""
+        assert self.reward_model is not None
+        observations, next_observations = batch["observations"], batch["next_observations"]
+        rewards = self.reward_model.estimate(
+            observations, self._env_actions(batch["actions"]), next_observations, batch["terminations"]
+        )
+        if env is not None:
+            observations = normalize_obs_tensor(observations, env)
+            next_observations = normalize_obs_tensor(next_observations, env)
+        samples_type = DictReplayBufferSamples if isinstance(observations, dict) else ReplayBufferSamples
+        return samples_type(
+            observations=observations,
+            actions=batch["actions"],
+            next_observations=next_observations,
+            dones=batch["dones"],
+            rewards=rewards.to(device=self.device, dtype=th.float32).reshape(-1, 1),  # SB3 stores float32 rewards
+        )
 
     def sample_transitions(self, n: int, window: Optional[int] = None) -> Transitions:
         """
@@ -265,6 +302,8 @@ class GailRelabelMixin:
         state = self.__dict__.copy()
         # The discriminator is not pickled with the buffer: GailCallback re-attaches it after a load
         state["reward_model"] = None
+        state.pop("_bounds", None)
+        state.pop("_expert_cache", None)
         return state
 
 

@@ -139,6 +139,7 @@ class Discriminator(nn.Module):
             obs_features = int(self.features_extractor.features_dim)
         layers: list[nn.Module] = []
         in_dim = obs_features * (2 if self.uses_next_obs else 1) + self.action_dim + int(absorbing)
+        self.mlp_input_dim = in_dim  # the width of embed()'s output
         for width in widths:
             linear = nn.Linear(in_dim, int(width))
             layers += [nn.utils.parametrizations.spectral_norm(linear) if spectral_norm else linear, nn.Tanh()]
@@ -201,7 +202,8 @@ class Discriminator(nn.Module):
                 x = x.permute(0, 3, 1, 2)
             inputs[part.key] = x
         if self.features_extractor is None:
-            return th.cat(list(inputs.values()), dim=1)
+            columns = list(inputs.values())
+            return columns[0] if len(columns) == 1 else th.cat(columns, dim=1)
         return inputs[None] if None in inputs else inputs  # type: ignore[return-value]
 
     def preprocess(
@@ -258,11 +260,9 @@ class Discriminator(nn.Module):
                 encoded.append(self.features_extractor(inputs[-1]))
             features = th.cat(encoded, dim=1)
         if self.absorbing:
-            flag = (
-                th.zeros(features.shape[0], 1, device=features.device)
-                if absorbing is None
-                else absorbing.reshape(-1, 1).float()
-            )
+            if absorbing is None:  # no absorbing sample: the features as they are (x * 1.0 is x), and a zero flag
+                return th.cat([features, th.zeros(features.shape[0], 1, device=features.device)], dim=1)
+            flag = absorbing.reshape(-1, 1).float()
             features = th.cat([features * (1.0 - flag), flag], dim=1)
         return features
 

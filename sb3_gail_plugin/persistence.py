@@ -16,8 +16,10 @@ from sb3_gail_plugin.transitions import ObsArray, Transitions
 
 PathLike = Union[str, "os.PathLike[str]"]
 FILE_FORMAT = "sb3-gail-plugin/reward-model"
-FILE_VERSION = 3  # 3: the discriminator's features extractor is recorded (by import path)
-READABLE_VERSIONS = (2, 3)
+# 3: the discriminator's features extractor is recorded (by import path); 4: the transitions counted but not
+# stored (agent_data_source="replay") are recorded, as "n_counted"
+FILE_VERSION = 4
+READABLE_VERSIONS = (2, 3, 4)
 
 
 def _tensor(array: Any) -> th.Tensor:

@@ -20,7 +20,8 @@ from sb3_gail_plugin.demonstrations import DemonstrationSource, load_demonstrati
 from sb3_gail_plugin.discriminator import Discriminator, TensorObs
 from sb3_gail_plugin.features import extractor_from_name, extractor_name, holds_images, to_plain
 from sb3_gail_plugin.regularizers import gradient_penalty
-from sb3_gail_plugin.tensor_data import TransitionTensors, copy_obs, to_tensor
+from sb3_gail_plugin.state_cache import ModuleStateCache
+from sb3_gail_plugin.tensor_data import DiscriminatorBatches, TransitionTensors, copy_obs, to_tensor
 from sb3_gail_plugin.transitions import ObsArray, Transitions, check_finite_and_non_empty, conform_transitions, index_obs
 
 ArrayOrTensor = Union[np.ndarray, th.Tensor]
@@ -230,6 +231,8 @@ class GailRewardModel:
             self.discriminator.set_obs_normalization(features.mean(dim=0), features.std(dim=0))
         self.reward_stats = RunningMeanStd(shape=())
         self._collected: List[Transitions] = []
+        self._n_counted = 0  # transitions counted by count_collected(), not stored
+        self._absorbing_cache = ModuleStateCache(self.discriminator)  # the absorbing state's logit, per state of D
         self.n_updates = 0
         # per-step rewards that the last train() computed its reward means from (CPU tensors), for histograms
         self.last_train_rewards: Dict[str, th.Tensor] = {}
@@ -273,14 +276,26 @@ class GailRewardModel:
             )
         )
 
+    def count_collected(self, n: int) -> None:
+        """
+        Count ``n`` agent transitions as collected without storing them. With ``agent_data_source="replay"`` the
+        discriminator's agent data comes from the replay buffer, and the collected set only tells
+        :meth:`ready_to_train` when enough new transitions arrived: :class:`GailVecEnvWrapper` then counts.
+
+        :param n: Number of new agent transitions
+        """
+        if n < 0:
+            raise ValueError(f"Expected a number of transitions >= 0, got {n}")
+        self._n_counted += int(n)
+
     @property
     def n_collected(self) -> int:
-        """Number of agent transitions in the training set."""
-        return sum(len(part) for part in self._collected)
+        """Number of agent transitions collected since the last clear: stored, or only counted (:meth:`count_collected`)."""
+        return sum(len(part) for part in self._collected) + self._n_counted
 
     @property
     def agent_data(self) -> Optional[Transitions]:
-        """The collected agent transitions (``None`` when the set is empty)."""
+        """The stored agent transitions (``None`` when none is stored; counted transitions are not stored)."""
         if not self._collected:
             return None
         return Transitions.concatenate(self._collected)
@@ -290,8 +305,33 @@ class GailRewardModel:
         return self.n_collected >= self.target_new_data_count
 
     def clear_data(self) -> None:
-        """Empty the agent training set (done after each :meth:`train`)."""
+        """Empty the agent training set, and the count of :meth:`count_collected` (done after each :meth:`train`)."""
         self._collected = []
+        self._n_counted = 0
+
+    def expert_transitions(self) -> Tuple[TensorObs, th.Tensor, TensorObs, th.Tensor]:
+        """
+        The real expert transitions (absorbing samples excluded), as tensors on the reward model's device
+        (views of the ones the discriminator trains on, not copies).
+
+        :return: Observations, actions (env units), next observations, terminations (1.0 where the
+            episode terminated; 0.0 otherwise, and at time-limit truncations)
+        :raises ValueError: if the demonstrations have no actions
+        """
+        expert = self._expert
+        if expert.actions is None:
+            raise ValueError("The demonstrations have no actions: they cannot be mixed into policy batches")
+        real = slice(0, expert.n_real)
+        return index_obs(expert.obs, real), expert.actions[real], index_obs(expert.next_obs, real), expert.terminals[real]
+
+    def sample_expert_index(self, n: int) -> th.Tensor:
+        """
+        Rows of :meth:`expert_transitions` drawn with replacement, with the reward model's sampling generator.
+
+        :param n: Number of rows
+        :return: Long tensor of shape ``(n,)`` on the reward model's device
+        """
+        return th.randint(self._expert.n_real, (n,), generator=self.generator).to(self.device)
 
     def sample_expert(self, n: int) -> Tuple[TensorObs, th.Tensor, TensorObs, th.Tensor]:
         """
@@ -301,15 +341,9 @@ class GailRewardModel:
         :return: Observations, actions (env units), next observations, terminations (1.0 where the
             episode terminated; 0.0 otherwise, and at time-limit truncations)
         """
-        if self._expert.actions is None:
-            raise ValueError("The demonstrations have no actions: they cannot be mixed into policy batches")
-        index = th.randint(self._expert.n_real, (n,), generator=self.generator).to(self.device)
-        return (
-            index_obs(self._expert.obs, index),
-            self._expert.actions[index],
-            index_obs(self._expert.next_obs, index),
-            self._expert.terminals[index],
-        )
+        obs, actions, next_obs, terminals = self.expert_transitions()
+        index = self.sample_expert_index(n)
+        return index_obs(obs, index), actions[index], index_obs(next_obs, index), terminals[index]
 
     # ----------------------------------------------------------------------------------- training
     def _sample(self, n: int) -> th.Tensor:
@@ -332,7 +366,13 @@ class GailRewardModel:
         """
         agent_data = self.agent_data if agent_data is None else agent_data
         if agent_data is None:
-            raise RuntimeError("No agent transitions collected: call collect_data() before train()")
+            counted = (
+                f" ({self._n_counted} counted by GailVecEnvWrapper, which only counts them with agent_data_source='replay')"
+            )
+            raise RuntimeError(
+                f"No agent transitions stored{counted if self._n_counted else ''}: call collect_data() before train(), "
+                "or pass agent_data (e.g. replay_buffer.sample_transitions(n))"
+            )
         agent_data = conform_transitions(
             agent_data,
             self.observation_space,
@@ -348,12 +388,11 @@ class GailRewardModel:
         self.discriminator.train()
         stats: Dict[str, List[th.Tensor]] = {"disc_loss": [], "expert_acc": [], "agent_acc": [], "grad_penalty": []}
         discriminator = self.discriminator
+        expert_batches, agent_batches = DiscriminatorBatches(expert, discriminator), DiscriminatorBatches(agent, discriminator)
+        all_logits: List[th.Tensor] = []
         for _ in range(self.update_per_collect):
-            expert_inputs = expert.inputs(self._sample(len(expert)))
-            agent_inputs = agent.inputs(self._sample(len(agent)))
-            expert_x, agent_x = discriminator.preprocess(*expert_inputs[:3]), discriminator.preprocess(*agent_inputs[:3])
-            expert_features = discriminator.embed(expert_x, expert_inputs[3])
-            agent_features = discriminator.embed(agent_x, agent_inputs[3])
+            expert_penalty_inputs, expert_features, expert_absorbing = expert_batches(self._sample(len(expert)))
+            agent_penalty_inputs, agent_features, agent_absorbing = agent_batches(self._sample(len(agent)))
             logits = discriminator.net(th.cat([expert_features, agent_features])).squeeze(-1)
             loss = F.binary_cross_entropy_with_logits(logits, labels)
             stats["disc_loss"].append(loss.detach())
@@ -361,21 +400,20 @@ class GailRewardModel:
                 entropy = F.binary_cross_entropy_with_logits(logits, th.sigmoid(logits))
                 loss = loss - self.entropy_coef * entropy
             if self.gradient_penalty > 0:
-                real = (expert_inputs[3] == 0) & (agent_inputs[3] == 0)
-                penalty = self._gradient_penalty(
-                    discriminator.penalty_inputs(expert_x, expert_features),
-                    discriminator.penalty_inputs(agent_x, agent_features),
-                    real,
-                )
+                real = (expert_absorbing == 0) & (agent_absorbing == 0)
+                penalty = self._gradient_penalty(expert_penalty_inputs, agent_penalty_inputs, real)
                 loss = loss + self.gradient_penalty * penalty
                 stats["grad_penalty"].append(penalty.detach())
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-            stats["expert_acc"].append((logits[: self.batch_size].detach() > 0).float().mean())
-            stats["agent_acc"].append((logits[self.batch_size :].detach() < 0).float().mean())
+            all_logits.append(logits.detach())
         self.n_updates += self.update_per_collect
         self.discriminator.eval()
+        # training accuracies, update by update (exact sums of 0/1 values: the same means as one update at a time)
+        stacked = th.stack(all_logits)
+        stats["expert_acc"] = list((stacked[:, : self.batch_size] > 0).float().mean(dim=1))
+        stats["agent_acc"] = list((stacked[:, self.batch_size :] < 0).float().mean(dim=1))
 
         with th.no_grad():
             all_agent = th.arange(agent.n_real, device=self.device)
@@ -415,9 +453,16 @@ class GailRewardModel:
         return reward_from_logits(self.discriminator(obs, actions, next_obs, absorbing), self.reward_form)
 
     def _absorbing_reward(self) -> th.Tensor:
-        """Per-step reward of the absorbing state (its features are zero but for the flag)."""
-        obs, actions, next_obs, _ = self._expert.inputs(th.zeros(1, dtype=th.long, device=self.device))
-        return self._raw_rewards(obs, actions, next_obs, th.ones(1, device=self.device))[0]
+        """
+        Per-step reward of the absorbing state (its features are zero but for the flag), computed once per state
+        of the discriminator's weights and statistics (:class:`~sb3_gail_plugin.state_cache.ModuleStateCache`).
+        """
+        logit = self._absorbing_cache.get()
+        if logit is None:
+            obs, actions, next_obs, _ = self._expert.inputs(th.zeros(1, dtype=th.long, device=self.device))
+            logit = self.discriminator(obs, actions, next_obs, th.ones(1, device=self.device))[0]
+            self._absorbing_cache.set(logit)
+        return reward_from_logits(logit, self.reward_form)
 
     def _transform(self, rewards: th.Tensor, centered: bool = False) -> th.Tensor:
         if self.normalize_reward:
@@ -507,7 +552,7 @@ class GailRewardModel:
         Save everything training depends on, so that a loaded model trains exactly as this one would:
         spaces, arguments (``gamma`` included), discriminator weights (with its observation
         normalisation), optimiser state, the sampling generator's state, reward statistics, the
-        collected transitions not yet trained on, and the expert demonstrations. The file holds only
+        collected transitions not yet trained on (stored, or only counted), and the expert demonstrations. The file holds only
         tensors and plain values, and :meth:`load` reads it without executing code: the features
         extractor is recorded by its import path, and its arguments must be plain values.
 
@@ -524,6 +569,7 @@ class GailRewardModel:
                 "kwargs": kwargs,
                 "expert_data": persistence.transitions_to_dict(self.expert_data),
                 "collected_data": persistence.transitions_to_dict(self.agent_data),
+                "n_counted": self._n_counted,
                 "discriminator": self.discriminator.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "generator": self.generator.get_state(),
@@ -571,5 +617,6 @@ class GailRewardModel:
         model.reward_stats.mean, model.reward_stats.var, model.reward_stats.count = np.array(mean), np.array(var), count
         collected = persistence.transitions_from_dict(data["collected_data"])
         model._collected = [] if collected is None else [collected]
+        model._n_counted = int(data.get("n_counted", 0))
         model.n_updates = int(data["n_updates"])
         return model

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch as th
 
-from sb3_gail_plugin.discriminator import TensorObs
+from sb3_gail_plugin.discriminator import EVAL_CHUNK_VALUES, Discriminator, TensorObs
 from sb3_gail_plugin.transitions import ObsArray, Transitions, index_obs
 
 
@@ -56,3 +56,42 @@ class TransitionTensors:
         """Discriminator inputs of rows ``index``: observations, actions, next observations, absorbing flags."""
         actions = None if self.actions is None else self.actions[index]
         return index_obs(self.obs, index), actions, index_obs(self.next_obs, index), self.absorbing[index]
+
+
+class DiscriminatorBatches:
+    """
+    Minibatches of the discriminator's training inputs, drawn from transitions by row index.
+
+    Without a features extractor, the MLP's input (:meth:`Discriminator.features`: standardisation, one-hot
+    actions, absorbing flag) depends on no trained weight and is computed row by row, so it is computed once for
+    every row (when the table holds at most ``max_values`` values) and a minibatch is rows of that table: the
+    values are those of the minibatch computed on its own. With a features extractor, which trains, each
+    minibatch is preprocessed and embedded on its own.
+
+    :param data: The transitions
+    :param discriminator: The discriminator
+    :param max_values: Largest table to compute up front (values); larger ones are computed minibatch by minibatch
+    """
+
+    def __init__(self, data: TransitionTensors, discriminator: Discriminator, max_values: int = EVAL_CHUNK_VALUES) -> None:
+        self.data = data
+        self.discriminator = discriminator
+        self.table: Optional[th.Tensor] = None
+        if discriminator.features_extractor is None and len(data) * discriminator.mlp_input_dim <= max_values:
+            with th.no_grad():
+                self.table = discriminator.features(data.obs, data.actions, data.next_obs, data.absorbing)
+
+    def __call__(self, index: th.Tensor) -> Tuple[Union[th.Tensor, List[TensorObs]], th.Tensor, th.Tensor]:
+        """
+        The minibatch of rows ``index``.
+
+        :return: What the gradient penalty interpolates (:meth:`Discriminator.penalty_inputs`), the MLP's input, and
+            the absorbing flags
+        """
+        if self.table is not None:
+            features = self.table[index]
+            return features, features, self.data.absorbing[index]
+        obs, actions, next_obs, absorbing = self.data.inputs(index)
+        inputs = self.discriminator.preprocess(obs, actions, next_obs)
+        features = self.discriminator.embed(inputs, absorbing)
+        return self.discriminator.penalty_inputs(inputs, features), features, absorbing

@@ -33,6 +33,9 @@ class GailVecEnvWrapper(VecEnvWrapper):
     """
     Records ``(obs, action, next_obs, done)`` of every env step into the reward model's training
     set, with the real terminal observation on auto-reset (``infos[i]["terminal_observation"]``).
+    With ``agent_data_source="replay"`` the discriminator's agent data comes from the replay buffer,
+    which stores the same transitions: the wrapper then only counts them
+    (:meth:`GailRewardModel.count_collected`), which is all the reward model needs to know when to train.
     Observations, rewards and infos pass through unchanged, so Monitor and EvalCallback still
     report the true return.
 
@@ -85,9 +88,12 @@ class GailVecEnvWrapper(VecEnvWrapper):
                     "GailVecEnvWrapper does not know the observations this step started from: reset() the "
                     "wrapper, or call set_last_obs() if the env was reset before it was wrapped"
                 )
-            timeouts = np.array([info.get(TIME_LIMIT_KEY, False) for info in infos], dtype=bool)
-            self.reward_model.collect_data(
-                self._last_obs, self._actions, _stack_terminal_obs(new_obs, dones, infos), dones, timeouts
-            )
+            if self.reward_model.agent_data_source == "replay":
+                self.reward_model.count_collected(len(dones))
+            else:
+                timeouts = np.array([info.get(TIME_LIMIT_KEY, False) for info in infos], dtype=bool)
+                self.reward_model.collect_data(
+                    self._last_obs, self._actions, _stack_terminal_obs(new_obs, dones, infos), dones, timeouts
+                )
         self._last_obs = deepcopy(new_obs)
         return new_obs, rewards, dones, infos

@@ -2,8 +2,19 @@
 # Run the comparison with imitation's GAIL on the compat stack (imitation 1.0.1 pins SB3 2.2.1).
 #   bash scripts/benchmark.sh --quick                                   # smoke test, a few minutes
 #   bash scripts/benchmark.sh --env CartPole-v1 --seeds 0 1 2 --n-demos 10
+# Or, with --overhead first, GAIL's overhead against the same learners without it, on the latest stack
+# (benchmarks/overhead_scaling.py: the ratios, and how they grow with n_envs, expert set and observation size):
+#   bash scripts/benchmark.sh --overhead                                # every table, about an hour
+#   bash scripts/benchmark.sh --overhead --quick                        # smoke test, about a minute
+#   bash scripts/benchmark.sh --overhead --tables gradient_steps whole_loop
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+if [[ "${1:-}" == "--overhead" ]]; then
+  shift
+  venv="$(GAIL_STACK=latest bash "$root/scripts/setup.sh")"
+  cd "$root"
+  OMP_NUM_THREADS=1 exec "$venv/bin/python" -m benchmarks.overhead_scaling "$@"
+fi
 venv="$(GAIL_STACK=compat bash "$root/scripts/setup.sh")"
 cd "$root"
 if [[ " $* " == *LunarLander* ]] && ! "$venv/bin/python" -c "import Box2D" 2>/dev/null; then

@@ -9,10 +9,11 @@ from gymnasium import spaces
 from stable_baselines3 import DQN, SAC
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.type_aliases import ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_gail_plugin import DictGailReplayBuffer, GailCallback, GailReplayBuffer, GailRewardModel, Transitions
+from sb3_gail_plugin.obs_normalization import normalize_obs_tensor
+from tests.dict_cartpole import DictCartPole
 
 SMALL_DQN = dict(learning_starts=50, train_freq=16, gradient_steps=1, buffer_size=2000, policy_kwargs=dict(net_arch=[16]))
 
@@ -285,12 +286,31 @@ def test_optimize_memory_usage_refuses_next_observation_inputs(cartpole_demos):
         buffer.set_reward_model(rm)
 
 
-def test_expert_mixing_refuses_n_step_discounts(cartpole_reward_model):
-    samples = ReplayBufferSamples(th.zeros(4, 4), th.zeros(4, 1), th.zeros(4, 4), th.zeros(4, 1), th.zeros(4, 1))
-    if "discounts" not in ReplayBufferSamples._fields:
-        pytest.skip("this SB3 version has no n-step discounts")
-    env = gym.make("CartPole-v1")
-    buffer = GailReplayBuffer(10, env.observation_space, env.action_space)
-    buffer.set_reward_model(cartpole_reward_model)
-    with pytest.raises(ValueError, match="n-step discounts"):
-        buffer._relabel(samples._replace(discounts=th.ones(4, 1)), th.zeros(4, 1), None)
+class ShiftedVecNormalize(VecNormalize):
+    """A VecNormalize subclass with its own normalisation, which normalize_obs_tensor must leave to it."""
+
+    def normalize_obs(self, obs):
+        return super().normalize_obs(obs) + 1.0
+
+
+@pytest.mark.parametrize("dict_obs", [False, True])
+def test_observations_are_normalised_on_their_device_exactly_as_vecnormalize_does(dict_obs):
+    make = (lambda: DictCartPole(gym.make("CartPole-v1"))) if dict_obs else "CartPole-v1"
+    env = VecNormalize(make_vec_env(make, n_envs=2, seed=0), clip_obs=1.5, norm_obs_keys=["pole"] if dict_obs else None)
+    env.reset()
+    for _ in range(50):  # statistics that are not round numbers
+        env.step(np.array([env.action_space.sample() for _ in range(2)]))
+    rng = np.random.default_rng(0)
+    raw = rng.normal(0, 3, size=(64, 4)).astype(np.float32)  # beyond the clip for some
+    obs = {"cart": raw[:, :2], "pole": raw[:, 2:]} if dict_obs else raw
+    expected = env.normalize_obs(obs)
+    tensors = {key: th.as_tensor(value) for key, value in obs.items()} if dict_obs else th.as_tensor(obs)
+    normalized = normalize_obs_tensor(tensors, env)
+    for key in ["cart", "pole"] if dict_obs else [None]:
+        got = normalized if key is None else normalized[key]
+        want = expected if key is None else expected[key]
+        assert got.dtype == th.float32 and got.numpy().tobytes() == want.tobytes()  # bit for bit
+    if not dict_obs:
+        shifted = ShiftedVecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0), clip_obs=1.5)
+        shifted.obs_rms = env.obs_rms
+        assert normalize_obs_tensor(tensors, shifted).numpy().tobytes() == (expected + 1.0).tobytes()

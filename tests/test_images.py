@@ -147,7 +147,8 @@ def test_frames_stay_uint8_from_demonstrations_to_the_replay_buffer(demos):
     np.testing.assert_array_equal(model.expert_data.observations, demos.observations.transpose(0, 3, 1, 2))
     assert model._expert.obs.dtype == th.uint8 and model._expert.next_obs.dtype == th.uint8
     dqn = DQN("CnnPolicy", PixelGridEnv(), replay_buffer_class=GailReplayBuffer, policy_kwargs=SMALL_CNN_POLICY, **SMALL_DQN)
-    gail = GailCallback(demos, features_extractor_kwargs=SMALL_CNN, target_new_data_count=10_000)  # no training here
+    # no training here; the wrapper stores what it records with agent_data_source="rollout" (it counts with "replay")
+    gail = GailCallback(demos, features_extractor_kwargs=SMALL_CNN, target_new_data_count=10_000, agent_data_source="rollout")
     dqn.learn(50, callback=gail)
     collected = gail.reward_model.agent_data
     assert collected.observations.dtype == np.uint8 and collected.observations.shape[1:] == FRAME_FIRST.shape

@@ -23,7 +23,7 @@ from sb3_gail_plugin import (
     GailVecEnvWrapper,
     Transitions,
 )
-from sb3_gail_plugin.persistence import space_from_dict, space_to_dict
+from sb3_gail_plugin.persistence import load_state, save_state, space_from_dict, space_to_dict
 
 SMALL_DQN = dict(learning_starts=50, train_freq=16, gradient_steps=1, buffer_size=2000, policy_kwargs=dict(net_arch=[16]))
 
@@ -71,6 +71,22 @@ def test_loaded_model_trains_exactly_as_the_original(cartpole_demos, tmp_path):
     obs, actions = cartpole_demos.observations[:64], cartpole_demos.actions[:64]
     dones = np.arange(64) % 5 == 0
     th.testing.assert_close(loaded.estimate(obs, actions, dones=dones), model.estimate(obs, actions, dones=dones))
+
+
+def test_counted_transitions_are_saved_and_files_without_them_still_load(cartpole_demos, tmp_path):
+    model = GailRewardModel(*_cartpole_spaces(), cartpole_demos, target_new_data_count=100)
+    model.count_collected(60)  # what GailVecEnvWrapper does with agent_data_source="replay"
+    model.collect_data(_agent_batch(cartpole_demos, 0, n=30))
+    model.save(tmp_path / "gail.pt")
+    loaded = GailRewardModel.load(tmp_path / "gail.pt")
+    assert loaded.n_collected == 90 and len(loaded.agent_data) == 30 and not loaded.ready_to_train()
+    loaded.count_collected(10)
+    assert loaded.ready_to_train()
+    # a version 3 file (before counting) has no count: its stored transitions are all there is
+    state = load_state(tmp_path / "gail.pt")
+    del state["n_counted"]
+    save_state({**state, "version": 3}, tmp_path / "v3.pt")
+    assert GailRewardModel.load(tmp_path / "v3.pt").n_collected == 30
 
 
 def test_numpy_typed_arguments_save_and_load(cartpole_demos, tmp_path):

@@ -7,6 +7,7 @@ from gymnasium import spaces
 
 from sb3_gail_plugin import GailRewardModel, Transitions
 from sb3_gail_plugin.reward_model import reward_from_logits
+from sb3_gail_plugin.tensor_data import DiscriminatorBatches, TransitionTensors
 
 
 @pytest.fixture
@@ -91,6 +92,52 @@ def test_train_separates_expert_from_agent_and_reports_stats(cartpole_spaces, ca
     assert model.n_collected == 200  # train() does not clear
     model.clear_data()
     assert model.n_collected == 0 and model.agent_data is None
+
+
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_absorbing_reward_is_computed_once_per_state_of_the_discriminator(cartpole_spaces, cartpole_demos, spectral_norm):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, gamma=0.9, seed=0, spectral_norm=spectral_norm)
+    d = model.discriminator
+
+    def uncached() -> th.Tensor:
+        obs, actions, next_obs, _ = model._expert.inputs(th.zeros(1, dtype=th.long))
+        return reward_from_logits(d(obs, actions, next_obs, th.ones(1))[0], model.reward_form)
+
+    agent = _agent_batch(cartpole_demos)
+    _collect(model, agent)
+    model.train()  # (before its first training, D is in train mode, where nothing is cached)
+    forwards = []
+    d.register_forward_hook(lambda *_: forwards.append(1))
+    dones = np.arange(len(agent)) % 7 == 0
+    model.estimate(agent.observations, agent.actions, dones=dones)
+    model.estimate(agent.observations, agent.actions, dones=dones)
+    assert len(forwards) == 2  # the two batches: the absorbing state's reward is the one train() computed
+    other = GailRewardModel(*cartpole_spaces, cartpole_demos, seed=1, spectral_norm=spectral_norm)
+    changes = [  # (a change of D, whether it changes the absorbing state's reward)
+        (lambda: (_collect(model, agent), model.train()), True),
+        (lambda: d.load_state_dict(other.discriminator.state_dict()), True),
+        (lambda: d.set_obs_normalization(th.ones(4), 2 * th.ones(4)), False),  # the absorbing features are 0 anyway
+        (lambda: th.nn.init.constant_(d.net[-1].bias, 1.0), True),  # an in-place change under no_grad
+    ]
+    for change, changes_reward in changes:
+        before = model._absorbing_reward().clone()
+        change()
+        after = model._absorbing_reward()
+        assert th.equal(after, uncached()) and th.equal(after, before) != changes_reward
+
+
+def test_training_minibatches_are_those_computed_on_their_own(cartpole_spaces, cartpole_demos):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, seed=0)
+    agent = _agent_batch(cartpole_demos)
+    agent.dones[::9] = True  # terminations: absorbing rows
+    data = TransitionTensors(agent, model.device, absorbing=True)
+    table = DiscriminatorBatches(data, model.discriminator)
+    alone = DiscriminatorBatches(data, model.discriminator, max_values=len(data) * model.discriminator.mlp_input_dim - 1)
+    assert table.table is not None and alone.table is None
+    index = th.randint(len(data), (64,), generator=th.Generator().manual_seed(0))
+    assert (data.absorbing[index] == 1).any()
+    for from_table, on_its_own in zip(table(index), alone(index)):
+        assert th.equal(from_table, on_its_own)
 
 
 def test_ready_to_train_waits_for_target_new_data_count(cartpole_spaces, cartpole_demos):

@@ -54,7 +54,7 @@ def _assert_wrapper_recorded_buffer(model: DQN, reward_model: GailRewardModel) -
 def test_wrapper_records_exactly_what_the_buffer_stores(cartpole_demos, vec_env_cls):
     env = make_vec_env("CartPole-v1", n_envs=4, seed=0, vec_env_cls=vec_env_cls)
     model = _dqn(env)
-    callback = GailCallback(cartpole_demos, target_new_data_count=NEVER)
+    callback = GailCallback(cartpole_demos, target_new_data_count=NEVER, agent_data_source="rollout")
     model.learn(400, callback=callback)
     assert isinstance(model.get_env(), GailVecEnvWrapper)
     _assert_wrapper_recorded_buffer(model, callback.reward_model)
@@ -63,7 +63,7 @@ def test_wrapper_records_exactly_what_the_buffer_stores(cartpole_demos, vec_env_
 
 def test_wrapper_with_optimize_memory_usage(cartpole_demos):
     model = _dqn("CartPole-v1", optimize_memory_usage=True, replay_buffer_kwargs=dict(handle_timeout_termination=False))
-    callback = GailCallback(cartpole_demos, target_new_data_count=NEVER)
+    callback = GailCallback(cartpole_demos, target_new_data_count=NEVER, agent_data_source="rollout")
     model.learn(300, callback=callback)
     _assert_wrapper_recorded_buffer(model, callback.reward_model)
     # relabelled training runs: a fresh discriminator that trains (the first one never does)
@@ -76,7 +76,7 @@ def test_wrapper_with_optimize_memory_usage(cartpole_demos):
 def test_vecnormalize_wrapper_goes_below_and_sees_raw_observations(cartpole_demos):
     env = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
     model = _dqn(env)
-    callback = GailCallback(cartpole_demos, target_new_data_count=NEVER)
+    callback = GailCallback(cartpole_demos, target_new_data_count=NEVER, agent_data_source="rollout")
     model.learn(300, callback=callback)
     assert isinstance(model.get_env(), VecNormalize)
     assert isinstance(model.get_env().venv, GailVecEnvWrapper)
@@ -104,6 +104,21 @@ def test_manual_wrapper_must_be_reset_first(cartpole_demos):
     wrapper.reset()
     wrapper.step(np.array([0]))
     assert rm.n_collected == 1
+
+
+def test_wrapper_only_counts_when_the_agent_data_comes_from_the_replay_buffer(cartpole_demos):
+    model = _dqn(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    callback = GailCallback(cartpole_demos, target_new_data_count=NEVER)  # agent_data_source="replay": the default
+    model.learn(300, callback=callback)
+    reward_model = callback.reward_model
+    # the replay buffer holds the transitions: the collected set only counts them, for ready_to_train()
+    assert reward_model.n_collected == model.num_timesteps >= 300 and reward_model.agent_data is None
+    with pytest.raises(RuntimeError, match=f"{model.num_timesteps} counted by GailVecEnvWrapper"):
+        reward_model.train()
+    reward_model.clear_data()
+    assert reward_model.n_collected == 0
+    with pytest.raises(ValueError, match="got -1"):
+        reward_model.count_collected(-1)
 
 
 class RolloutEndProbe(BaseCallback):
@@ -242,7 +257,7 @@ def test_dict_observations_with_vecnormalize_end_to_end():
         policy_kwargs=dict(net_arch=[16]),
         seed=0,
     )
-    gail = GailCallback(demos, update_per_collect=5, target_new_data_count=NEVER)
+    gail = GailCallback(demos, update_per_collect=5, target_new_data_count=NEVER, agent_data_source="rollout")
     model.learn(512, callback=gail)
     data = gail.reward_model.agent_data
     n = model.replay_buffer.size()
