@@ -159,7 +159,9 @@ def plot(rows: List[Dict[str, str]], out_dir: Path, prefix: str = "") -> List[Pa
         target = fraction_of_expert(0.95, float(subset[0]["expert_return"]), random_return_of(subset[0]))
         ax.axhline(target, linestyle="--", color="black", linewidth=0.8, label="95 % of expert")
         ax.set(
-            xlabel="env steps", ylabel="true return (mean over deterministic episodes)", title=f"{env}, {n_demos} expert episode(s)"
+            xlabel="env steps",
+            ylabel="true return (mean over deterministic episodes)",
+            title=f"{env}, {n_demos} expert episode(s)",
         )
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
