@@ -295,3 +295,14 @@ def test_zoo_ppo_under_vecnormalize_evaluates(tmp_path: Path) -> None:
     assert len(_logged(output, "gail", "n_updates")) >= 1
     evaluations = np.load(run / "evaluations.npz")
     np.testing.assert_array_equal(evaluations["timesteps"], [512, 1024])
+
+
+def test_zoo_callback_takes_a_features_extractor_by_name(demos_path: Path) -> None:
+    from stable_baselines3.common.torch_layers import FlattenExtractor
+
+    gail = ZooGailCallback(str(demos_path), features_extractor_class="stable_baselines3.common.torch_layers.FlattenExtractor")
+    assert gail.reward_model_kwargs["features_extractor_class"] is FlattenExtractor
+    with pytest.raises(ValueError, match=r"package.module.Class, got 'FlattenExtractor'"):
+        ZooGailCallback(str(demos_path), features_extractor_class="FlattenExtractor")
+    with pytest.raises(ValueError, match=r"got 'stable_baselines3.common.torch_layers.NoSuchExtractor'"):
+        ZooGailCallback(str(demos_path), features_extractor_class="stable_baselines3.common.torch_layers.NoSuchExtractor")

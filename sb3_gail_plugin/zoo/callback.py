@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any, Dict, Optional, Type
 
@@ -16,6 +17,18 @@ DEMONSTRATIONS_ENV_VAR = "GAIL_DEMONSTRATIONS"
 
 # SB3's default replay buffers, and the relabelling buffer that takes each one's place
 _GAIL_BUFFERS: Dict[type, Type[ReplayBuffer]] = {ReplayBuffer: GailReplayBuffer, DictReplayBuffer: DictGailReplayBuffer}
+
+
+def _class_by_name(name: str) -> type:
+    """The class at a dotted import path (``package.module.Class``), as rl-zoo3 imports callbacks by name."""
+    module_name, _, class_name = name.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), class_name) if module_name else None
+    except (ImportError, AttributeError):
+        found = None
+    if not isinstance(found, type):
+        raise ValueError(f"features_extractor_class must name a class as package.module.Class, got {name!r}")
+    return found
 
 
 class ZooGailCallback(GailCallback):
@@ -42,6 +55,8 @@ class ZooGailCallback(GailCallback):
             - sb3_gail_plugin.zoo.ZooGailCallback:
                 demonstrations: demos/CartPole-v1.npz
                 learning_rate: 0.0003
+                # a class by its import path, as rl-zoo3 names callbacks and wrappers
+                features_extractor_class: stable_baselines3.common.torch_layers.NatureCNN
 
     :param demonstrations: Expert demonstrations (anything :func:`~sb3_gail_plugin.load_demonstrations`
         reads); ``None`` (default): the path in the ``GAIL_DEMONSTRATIONS`` environment variable
@@ -60,6 +75,9 @@ class ZooGailCallback(GailCallback):
                 f"environment variable {DEMONSTRATIONS_ENV_VAR}=PATH, got neither"
             )
         self.demonstrations_source = demonstrations
+        extractor = reward_model_kwargs.get("features_extractor_class")
+        if isinstance(extractor, str):  # YAML names classes: "stable_baselines3.common.torch_layers.NatureCNN"
+            reward_model_kwargs["features_extractor_class"] = _class_by_name(extractor)
         super().__init__(load_demonstrations(demonstrations), verbose, **reward_model_kwargs)
 
     def _on_training_start(self) -> None:
