@@ -42,21 +42,11 @@ def zoo_hyperparams_path(algo: str) -> Path:
     raise ValueError(f"rl-zoo3 has no hyperparameters for algo: expected one of {known}, got {algo!r}")
 
 
-def _with_gail_callback(callbacks: Any, callback_kwargs: Mapping[str, Any]) -> List[Any]:
-    """rl-zoo3's ``callback`` entry (None, a name, a ``{name: kwargs}`` dict, or a list of them) with ours appended."""
-    if callbacks is None:
-        listed: List[Any] = []
-    elif isinstance(callbacks, list):
-        listed = list(callbacks)
-    else:
-        listed = [callbacks]
-    return [*listed, {CALLBACK_NAME: dict(callback_kwargs)}]
-
-
-def _with_gail_wrapper(wrappers: Any) -> List[Any]:
-    """rl-zoo3's ``vec_env_wrapper`` entry (None, a name, a ``{name: kwargs}`` dict, or a list) with ours last."""
-    listed: List[Any] = [] if wrappers is None else list(wrappers) if isinstance(wrappers, list) else [wrappers]
-    return [*listed, WRAPPER_NAME]
+def _appended(entry: Any, item: Any) -> List[Any]:
+    """An rl-zoo3 ``callback`` or ``vec_env_wrapper`` entry (None, a name, a ``{name: kwargs}`` dict, or a list of
+    them) as a list, with ``item`` last."""
+    listed: List[Any] = [] if entry is None else list(entry) if isinstance(entry, list) else [entry]
+    return [*listed, item]
 
 
 def zoo_hyperparams(
@@ -98,12 +88,12 @@ def zoo_hyperparams(
     result: Dict[str, Dict[str, Any]] = {}
     for env_id, settings in table.items():
         entry = {**settings, **changes.get(env_id, {})}
-        entry["callback"] = _with_gail_callback(entry.get("callback"), callback_kwargs)
+        entry["callback"] = _appended(entry.get("callback"), {CALLBACK_NAME: dict(callback_kwargs)})
         if entry.get("normalize"):
             # rl-zoo3 applies vec_env_wrapper to the training and the eval env alike, below its VecNormalize: the
             # eval env then has the training env's layers, which SB3's EvalCallback needs to copy the statistics
             # (sync_envs_normalization), and the training env's GailVecEnvWrapper records raw observations
-            entry["vec_env_wrapper"] = _with_gail_wrapper(entry.get("vec_env_wrapper"))
+            entry["vec_env_wrapper"] = _appended(entry.get("vec_env_wrapper"), WRAPPER_NAME)
         result[env_id] = entry
     for env_id in set(changes) - set(result):
         raise ValueError(
