@@ -29,6 +29,7 @@ from benchmarks.methods import METHODS, NEEDS_DEMOS, run
 from benchmarks.report import FIELDS, markdown_tables, plot, read_csv
 from sb3_gail_plugin import Transitions, load_demonstrations
 from sb3_gail_plugin.experts import make_expert_demonstrations
+from sb3_gail_plugin.hyperparams import ZOO_SAC
 
 if not hasattr(np, "float_"):
     np.float_ = np.float64  # type: ignore[attr-defined]  # gymnasium 0.29's Acrobot-v1 uses it; NumPy 2 removed it
@@ -43,6 +44,11 @@ def resolve_env_id(env_id: str) -> str:
     if env_id not in gym.registry and env_id.replace("-v3", "-v2") in gym.registry:
         return env_id.replace("-v3", "-v2")
     return env_id
+
+
+def expert_algorithm(env_id: str) -> str:
+    """The expert's algorithm: SAC with rl-zoo3's settings where we have them (continuous control), else PPO."""
+    return "sac" if env_id in ZOO_SAC else "ppo"
 
 
 def expert_demonstrations(env_id: str, n_episodes: int, quick: bool = False) -> Transitions:
@@ -60,6 +66,7 @@ def expert_demonstrations(env_id: str, n_episodes: int, quick: bool = False) -> 
             n_episodes=max(n_episodes, 10),
             total_timesteps=20_000 if quick else None,
             model_path=directory / f"{env_id}_expert.zip",
+            algo=expert_algorithm(env_id),
         )
     demos = load_demonstrations(path)
     end = np.flatnonzero(demos.dones)[n_episodes - 1] + 1

@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import numpy as np
-from stable_baselines3 import DQN, PPO
+from stable_baselines3 import DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -25,6 +25,8 @@ from sb3_gail_plugin.hyperparams import (
     ZOO_PPO_CARTPOLE_N_ENVS,
     ZOO_PPO_HOPPER,
     ZOO_PPO_MUJOCO_DEFAULTS,
+    ZOO_SAC,
+    td3_settings,
 )
 
 # imitation's GAIL tutorial's PPO (docs/tutorials/3_train_gail): 8 envs, SB3's n_steps 2048
@@ -145,6 +147,43 @@ def run_ours(
     """GAIL-DQN with this plugin: the two-line usage with our default reward model."""
     model = DQN("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **dqn_settings(env_id, dqn))
     model.learn(budget, callback=[GailCallback(demos, **(reward_model_kwargs or {})), EvalEveryK(evaluator)])
+
+
+def continuous_settings(env_id: str, algorithm: str) -> Dict[str, Any]:
+    """rl-zoo3's SAC or TD3 hyperparameters for ``env_id`` (SB3's defaults where it has none), without the budget."""
+    if algorithm == "td3":
+        n_actions = int(np.prod(make_vec_env(env_id, n_envs=1).action_space.shape))
+        return td3_settings(env_id, n_actions)
+    settings = dict(ZOO_SAC.get(env_id, {}))
+    settings.pop("n_timesteps", None)
+    return settings
+
+
+CONTINUOUS_ALGORITHMS = {"sac": SAC, "td3": TD3}
+
+
+def run_ours_continuous(
+    env_id: str,
+    demos: Transitions,
+    seed: int,
+    budget: int,
+    evaluator: Evaluator,
+    algorithm: str = "sac",
+    reward_model_kwargs: Optional[Dict[str, Any]] = None,
+) -> None:
+    """GAIL-SAC (or TD3) with this plugin: the two-line usage with rl-zoo3's settings for the env."""
+    algorithm_class = CONTINUOUS_ALGORITHMS[algorithm]
+    settings = continuous_settings(env_id, algorithm)
+    model = algorithm_class("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **settings)
+    model.learn(budget, callback=[GailCallback(demos, **(reward_model_kwargs or {})), EvalEveryK(evaluator)])
+
+
+def run_continuous(
+    env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, algorithm: str = "sac"
+) -> None:
+    """Plain SB3 SAC (or TD3) on the true reward, same settings as the GAIL rows."""
+    model = CONTINUOUS_ALGORITHMS[algorithm]("MlpPolicy", env_id, seed=seed, **continuous_settings(env_id, algorithm))
+    model.learn(budget, callback=EvalEveryK(evaluator))
 
 
 def run_ours_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial") -> None:
@@ -316,6 +355,11 @@ METHODS: Dict[str, Callable[..., None]] = {
     "dqn_true_reward": run_dqn,
     "dqn_true_reward_zoo": partial(run_dqn, dqn="zoo"),
     "bc": run_bc,
+    "ours_sac": run_ours_continuous,
+    "ours_td3": partial(run_ours_continuous, algorithm="td3"),
+    "ours_sac_plain_gail": partial(run_ours_continuous, reward_model_kwargs=PLAIN_GAIL),
+    "sac_true_reward": run_continuous,
+    "td3_true_reward": partial(run_continuous, algorithm="td3"),
 }
 NEEDS_DEMOS = {
     "ours",
@@ -327,6 +371,9 @@ NEEDS_DEMOS = {
     "ours_ppo",
     "ours_ppo_zoo",
     "bc",
+    "ours_sac",
+    "ours_td3",
+    "ours_sac_plain_gail",
 }
 # On-policy learners need more env steps than the off-policy methods: give them 3x the budget
 BUDGET_FACTOR: Dict[str, int] = {

@@ -153,7 +153,8 @@ def gradient_step_seconds(
 ) -> Tuple[List[float], List[float]]:
     """
     Seconds of ``rounds`` rounds of ``gradient_steps`` DQN gradient steps with a plain ``ReplayBuffer`` and with a
-    ``GailReplayBuffer`` (a trained reward model attached: relabelling, expert mixing), interleaved in one process,
+    ``GailReplayBuffer`` (a trained reward model attached: relabelling, expert mixing; each round's batches announced
+    with ``plan_samples`` as ``GailCallback`` announces them), interleaved in one process,
     on buffers filled alike (the same seeded random warm-up of ``fill_steps`` env steps).
 
     :return: The plain rounds' seconds and the GAIL rounds' seconds
@@ -175,6 +176,8 @@ def gradient_step_seconds(
     for round_index in range(rounds):
         for gail in (False, True) if round_index % 2 == 0 else (True, False):
             began = time.perf_counter()
+            if gail:  # what GailCallback does at each rollout end: the train() that follows samples these batches
+                buffer.plan_samples(gradient_steps, batch_size)
             models[gail].train(gradient_steps=gradient_steps, batch_size=batch_size)
             seconds[gail].append(time.perf_counter() - began)
     return seconds[False], seconds[True]

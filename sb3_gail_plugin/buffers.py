@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch as th
@@ -12,11 +13,10 @@ from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_gail_plugin.batch_plan import Samples, SamplingPlan, chunk_batches, interleave, split_batches
 from sb3_gail_plugin.obs_normalization import normalize_obs_tensor
 from sb3_gail_plugin.reward_model import GailRewardModel
 from sb3_gail_plugin.transitions import TIME_LIMIT_KEY, Transitions, index_obs
-
-Samples = Union[ReplayBufferSamples, DictReplayBufferSamples]
 
 
 @dataclass
@@ -43,6 +43,11 @@ class GailRelabelMixin:
     expert data has them. The sampled ``dones`` keep SB3's meaning for the RL target: with
     ``handle_timeout_termination=False`` (required by ``optimize_memory_usage=True``), they still
     include truncations.
+
+    When the next ``n`` calls of ``sample()`` are known to come from one ``train()`` (no transition added in between:
+    :meth:`plan_samples`, which ``GailCallback`` calls at each rollout end), their indices are drawn as ``sample()``
+    would draw them one call at a time (the same NumPy random stream) and the batches are relabelled together, in
+    chunks: one discriminator forward pass per chunk instead of one per gradient step.
     """
 
     action_space: spaces.Space
@@ -76,6 +81,7 @@ class GailRelabelMixin:
         """Forget the Box bounds and expert rows kept for sampling (rebuilt when needed; never pickled)."""
         self._bounds: Dict[th.device, Tuple[th.Tensor, th.Tensor, th.Tensor]] = {}
         self._expert_cache: Optional[ExpertRows] = None
+        self._plan = SamplingPlan()
 
     def add(
         self,
@@ -87,6 +93,7 @@ class GailRelabelMixin:
         infos: List[Dict[str, Any]],
     ) -> None:
         pos = self.pos
+        self._plan = SamplingPlan()  # batches drawn before this transition no longer match the buffer
         super().add(obs, next_obs, action, reward, done, infos)  # type: ignore[misc]
         truncated = np.array([info.get(TIME_LIMIT_KEY, False) for info in infos], dtype=bool)
         self.truncations[pos] = truncated & np.asarray(done, dtype=bool).reshape(-1)
@@ -114,6 +121,53 @@ class GailRelabelMixin:
             )
         self.reward_model = reward_model
         self._expert_cache = None
+        self._plan = SamplingPlan()
+
+    def plan_samples(self, n_batches: int, batch_size: int) -> None:
+        """
+        Announce that the next ``n_batches`` calls are ``sample(batch_size, env)`` from one ``train()``, with no
+        transition added and no discriminator update in between (``GailCallback`` calls this after each discriminator
+        round, for the gradient steps SB3 takes next). Those batches are then drawn exactly as one call at a time
+        would draw them, and relabelled together. A call the plan did not announce drops it and samples as usual.
+
+        :param n_batches: Number of ``sample()`` calls to come (0 cancels the plan)
+        :param batch_size: Their batch size
+        """
+        if n_batches < 0 or batch_size < 1:
+            raise ValueError(
+                f"Expected n_batches >= 0 and batch_size >= 1, got n_batches={n_batches}, batch_size={batch_size}"
+            )
+        self._plan = SamplingPlan(remaining=int(n_batches), batch_size=int(batch_size))
+
+    def sample(self, batch_size: int, env: Optional[VecNormalize] = None) -> Any:
+        plan = self._plan
+        if plan.remaining > 0 and batch_size == plan.batch_size:
+            if not plan.ready or plan.env is not env:
+                observation_space = self.observation_space  # type: ignore[attr-defined]
+                n_batches = min(plan.remaining, chunk_batches(observation_space, batch_size))
+                plan.ready = deque(self._draw_planned(n_batches, batch_size, env))
+                plan.env = env
+            plan.remaining -= 1
+            return plan.ready.popleft()
+        if plan.remaining > 0:
+            self._plan = SamplingPlan()  # a call the plan did not announce
+        return super().sample(batch_size, env)  # type: ignore[misc]
+
+    def _batch_indices(self, batch_size: int) -> np.ndarray:
+        """The rows SB3's ``sample(batch_size)`` draws (``ReplayBuffer.sample``, ``BaseBuffer.sample``)."""
+        if self.optimize_memory_usage:
+            if self.full:
+                return (np.random.randint(1, self.buffer_size, size=batch_size) + self.pos) % self.buffer_size
+            return np.random.randint(0, self.pos, size=batch_size)
+        return np.random.randint(0, self.buffer_size if self.full else self.pos, size=batch_size)
+
+    def _draw_planned(self, n_batches: int, batch_size: int, env: Optional[VecNormalize]) -> List[Samples]:
+        """``n_batches`` batches, drawn as ``n_batches`` calls of ``sample(batch_size, env)`` would draw them."""
+        rows, envs = [], []
+        for _ in range(n_batches):
+            rows.append(self._batch_indices(batch_size))
+            envs.append(np.random.randint(0, high=self.n_envs, size=(batch_size,)))  # as _get_samples does
+        return self._relabelled_batches(np.stack(rows), np.stack(envs), env)
 
     def _box_bounds(self, device: th.device) -> Optional[Tuple[th.Tensor, th.Tensor, th.Tensor]]:
         """Bounds of a bounded Box action space (the ones SB3 rescales to [-1, 1]) and their range, else None."""
@@ -167,19 +221,20 @@ class GailRelabelMixin:
             )
         return self._expert_cache
 
-    def _mix_expert(self, agent: Dict[str, Any], n_expert: int) -> Dict[str, Any]:
+    def _mix_expert(self, agent: Dict[str, Any], n_batches: int, n_expert: int) -> Dict[str, Any]:
         """
-        Append ``n_expert`` expert transitions, drawn with the reward model's generator, to the agent tensors of
-        :meth:`_raw_samples` (their rewards are relabelled like the agent ones).
+        Insert ``n_expert`` expert transitions, drawn with the reward model's generator, after the agent rows of each
+        of the ``n_batches`` equal batches that the agent tensors of :meth:`_raw_samples` hold one after the other
+        (their rewards are relabelled like the agent ones).
         """
         assert self.reward_model is not None
         rows = self._expert_rows(agent)
-        index = self.reward_model.sample_expert_index(n_expert)
+        index = th.cat([self.reward_model.sample_expert_index(n_expert) for _ in range(n_batches)])
 
         def join(agent_part: Any, expert_part: Any) -> Any:
             if isinstance(agent_part, dict):
                 return {key: join(agent_part[key], expert_part[key]) for key in agent_part}
-            return th.cat([agent_part, expert_part[index.to(expert_part.device)]])
+            return interleave(agent_part, expert_part[index.to(expert_part.device)], n_batches)
 
         terminals = rows.terminals
         return dict(
@@ -236,18 +291,30 @@ class GailRelabelMixin:
 
     def _get_samples(self, batch_inds: np.ndarray, env: Optional[VecNormalize] = None) -> Any:
         env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))  # as SB3 does
+        return self._relabelled_batches(batch_inds[None], env_indices[None], env)[0]
+
+    def _relabelled_batches(self, rows: np.ndarray, envs: np.ndarray, env: Optional[VecNormalize]) -> List[Samples]:
+        """
+        SB3 samples of the stored transitions ``(rows[k], envs[k])`` for each batch ``k``, relabelled together, with
+        expert mixing: ``policy_expert_fraction`` of each batch is expert transitions (the agent rows drawn for them
+        are not read).
+
+        :param rows: Buffer rows, shape ``(n_batches, batch_size)``
+        :param envs: Env indices, shape ``(n_batches, batch_size)``
+        :param env: ``VecNormalize`` to normalise the observations with, as SB3 does
+        """
         if self.reward_model is None:
             raise RuntimeError(
                 f"{type(self).__name__} has no reward model attached: pass callback=GailCallback(demonstrations) "
                 "to model.learn(), or call model.replay_buffer.set_reward_model(reward_model) before training"
             )
-        # policy_expert_fraction of the batch is expert transitions: the agent rows drawn for it are not read
-        n_expert = round(getattr(self.reward_model, "policy_expert_fraction", 0.0) * len(batch_inds))
-        keep = len(batch_inds) - n_expert
-        batch = self._raw_samples(batch_inds[:keep], env_indices[:keep])
+        n_batches, batch_size = rows.shape
+        n_expert = round(getattr(self.reward_model, "policy_expert_fraction", 0.0) * batch_size)
+        keep = batch_size - n_expert
+        batch = self._raw_samples(rows[:, :keep].reshape(-1), envs[:, :keep].reshape(-1))
         if n_expert > 0:
-            batch = self._mix_expert(batch, n_expert)
-        return self._relabel(batch, env)
+            batch = self._mix_expert(batch, n_batches, n_expert)
+        return split_batches(self._relabel(batch, env), n_batches)
 
     def _relabel(self, batch: Dict[str, Any], env: Optional[VecNormalize]) -> Samples:
         """SB3 samples of ``batch``, with the reward model's rewards and, under ``VecNormalize``, normalised observations."""
@@ -304,6 +371,7 @@ class GailRelabelMixin:
         state["reward_model"] = None
         state.pop("_bounds", None)
         state.pop("_expert_cache", None)
+        state.pop("_plan", None)
         return state
 
 

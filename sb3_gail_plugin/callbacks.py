@@ -86,6 +86,7 @@ class GailCallback(BaseCallback):
         self._relabeler: Optional[RolloutRelabeler] = None
         self._wrapper: Optional[GailVecEnvWrapper] = None
         self._in_rollout = False  # between on_rollout_start and on_rollout_end
+        self._rollout_start_timesteps = 0  # the model's num_timesteps when the current rollout began
 
     def _on_training_start(self) -> None:
         model = self.model
@@ -261,6 +262,7 @@ class GailCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         self._in_rollout = True
+        self._rollout_start_timesteps = self.model.num_timesteps
         self._set_recording(True)
         if self._relabeler is not None and self.reward_model is not None:
             # an on-policy rollout is relabelled on its own: drop what an interrupted one left
@@ -278,15 +280,30 @@ class GailCallback(BaseCallback):
         if replay_buffer.reward_model is not self.reward_model:
             # e.g. after model.load_replay_buffer(): the reward model is not pickled with the buffer
             replay_buffer.set_reward_model(self.reward_model)
-        if not self.reward_model.ready_to_train():
+        if self.reward_model.ready_to_train():
+            agent_data = None
+            if self.reward_model.agent_data_source == "replay":
+                agent_data = replay_buffer.sample_transitions(
+                    self.reward_model.batch_size * self.reward_model.update_per_collect, self.reward_model.replay_window
+                )
+            self._log(self.reward_model.train(agent_data))
+            self.reward_model.clear_data()
+        self._plan_gradient_steps(replay_buffer)
+
+    def _plan_gradient_steps(self, replay_buffer: GailRelabelMixin) -> None:
+        """
+        Tell the replay buffer how many batches the ``train()`` that follows this rollout end samples (SB3's
+        ``OffPolicyAlgorithm.learn``: ``gradient_steps``, or the rollout's env steps when it is -1, once past
+        ``learning_starts``), so that it relabels them together.
+        """
+        model = self.model
+        gradient_steps = getattr(model, "gradient_steps", None)
+        batch_size = getattr(model, "batch_size", None)
+        if not isinstance(gradient_steps, int) or not isinstance(batch_size, int) or batch_size < 1:
             return
-        agent_data = None
-        if self.reward_model.agent_data_source == "replay":
-            agent_data = replay_buffer.sample_transitions(
-                self.reward_model.batch_size * self.reward_model.update_per_collect, self.reward_model.replay_window
-            )
-        self._log(self.reward_model.train(agent_data))
-        self.reward_model.clear_data()
+        if model.num_timesteps > 0 and model.num_timesteps > getattr(model, "learning_starts", 0):
+            steps = gradient_steps if gradient_steps >= 0 else model.num_timesteps - self._rollout_start_timesteps
+            replay_buffer.plan_samples(max(0, steps), batch_size)
 
     def _log(self, stats: Dict[str, float]) -> None:
         assert self.reward_model is not None

@@ -4,6 +4,7 @@ Make expert demonstrations from scratch: train an SB3 expert, then record its ep
 Command line::
 
     python -m sb3_gail_plugin.experts --env CartPole-v1 --n-episodes 10 --out demos/CartPole-v1.npz
+    python -m sb3_gail_plugin.experts --env Pendulum-v1 --algo sac --n-episodes 10 --out demos/Pendulum-v1.npz
 """
 
 from __future__ import annotations
@@ -12,17 +13,23 @@ import argparse
 import os
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Type, Union
 
 import numpy as np
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_gail_plugin.demonstrations import collect_demonstrations, save_demonstrations
-from sb3_gail_plugin.hyperparams import ZOO_PPO_CARTPOLE, ZOO_PPO_CARTPOLE_N_ENVS, ZOO_PPO_HOPPER, ZOO_PPO_MUJOCO_DEFAULTS
+from sb3_gail_plugin.hyperparams import (
+    ZOO_PPO_CARTPOLE,
+    ZOO_PPO_CARTPOLE_N_ENVS,
+    ZOO_PPO_HOPPER,
+    ZOO_PPO_MUJOCO_DEFAULTS,
+    ZOO_SAC,
+)
 from sb3_gail_plugin.transitions import Transitions
 
 #: rl-zoo3's tuned PPO hyperparameters (hyperparams/ppo.yml); other envs use SB3's PPO defaults
@@ -57,6 +64,10 @@ for _pendulum in ("InvertedDoublePendulum-v4", "InvertedDoublePendulum-v5"):
     EXPERT_PPO_HYPERPARAMS[_pendulum] = dict(n_envs=1, total_timesteps=1_000_000, normalize=True, **ZOO_PPO_MUJOCO_DEFAULTS)
 
 
+#: The algorithms an expert can be trained with
+EXPERT_ALGORITHMS: Dict[str, Type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC}
+
+
 def progress_bar_available() -> bool:
     """Whether SB3's progress bar (``learn(progress_bar=True)``) can be shown: it needs ``tqdm`` and ``rich``."""
     return find_spec("tqdm") is not None and find_spec("rich") is not None
@@ -79,15 +90,23 @@ def expert_env(env_id: str, model_path: Optional[Union[str, os.PathLike[str]]], 
     return env
 
 
+def _algorithm_class(algo: str) -> Type[BaseAlgorithm]:
+    if algo not in EXPERT_ALGORITHMS:
+        raise ValueError(f"Expected algo in {sorted(EXPERT_ALGORITHMS)}, got {algo!r}")
+    return EXPERT_ALGORITHMS[algo]
+
+
 def train_expert(
     env_id: str,
     total_timesteps: Optional[int] = None,
     seed: int = 0,
     verbose: int = 0,
     progress_bar: Optional[bool] = None,
+    algo: str = "ppo",
 ) -> BaseAlgorithm:
     """
-    Train a PPO expert on ``env_id`` (rl-zoo3's tuned settings where we ship them, SB3 defaults otherwise).
+    Train an expert on ``env_id``: PPO (rl-zoo3's tuned settings where we ship them, SB3 defaults otherwise) or
+    SAC (rl-zoo3's settings from :data:`~sb3_gail_plugin.hyperparams.ZOO_SAC`, SB3 defaults otherwise).
 
     :param env_id: Gymnasium env id
     :param total_timesteps: Training budget (default: the tuned budget, else 200k)
@@ -95,8 +114,18 @@ def train_expert(
     :param verbose: SB3 verbosity
     :param progress_bar: Show SB3's progress bar; ``None`` (default): shown when ``tqdm`` and ``rich``
         are installed (``pip install tqdm rich``), left out otherwise
+    :param algo: ``"ppo"`` or ``"sac"``
     :return: The trained model
     """
+    if progress_bar is None:
+        progress_bar = progress_bar_available()
+    if _algorithm_class(algo) is SAC:
+        settings = dict(ZOO_SAC.get(env_id, {"n_timesteps": 200_000}))
+        budget = settings.pop("n_timesteps") if total_timesteps is None else total_timesteps
+        settings.pop("n_timesteps", None)
+        sac = SAC("MlpPolicy", make_vec_env(env_id, n_envs=1, seed=seed), seed=seed, verbose=verbose, **settings)
+        sac.learn(budget, progress_bar=progress_bar)
+        return sac
     params = dict(EXPERT_PPO_HYPERPARAMS.get(env_id, {"n_envs": 8, "total_timesteps": 200_000}))
     n_envs = params.pop("n_envs")
     budget = params.pop("total_timesteps") if total_timesteps is None else total_timesteps
@@ -105,8 +134,6 @@ def train_expert(
     if params.pop("normalize", False):
         env = VecNormalize(env, gamma=params.get("gamma", 0.99))  # rl-zoo3 discounts the reward statistics with PPO's gamma
     model = PPO("MlpPolicy", env, seed=seed, verbose=verbose, **params)
-    if progress_bar is None:
-        progress_bar = progress_bar_available()
     model.learn(budget, progress_bar=progress_bar)
     return model
 
@@ -119,6 +146,7 @@ def make_expert_demonstrations(
     seed: int = 0,
     model_path: Optional[Union[str, os.PathLike[str]]] = None,
     progress_bar: Optional[bool] = None,
+    algo: str = "ppo",
 ) -> Transitions:
     """
     Train an expert (or load it from ``model_path`` when that file exists), record ``n_episodes``
@@ -132,12 +160,13 @@ def make_expert_demonstrations(
     :param seed: Random seed (training and collection)
     :param model_path: Optional cache of the trained expert (SB3 ``.zip``)
     :param progress_bar: Show SB3's progress bar while the expert trains (see :func:`train_expert`)
+    :param algo: The expert's algorithm, ``"ppo"`` or ``"sac"`` (see :func:`train_expert`)
     :return: The demonstrations
     """
     if model_path is not None and Path(model_path).exists():
-        model: BaseAlgorithm = PPO.load(Path(model_path))
+        model: BaseAlgorithm = _algorithm_class(algo).load(Path(model_path))
     else:
-        model = train_expert(env_id, total_timesteps, seed, progress_bar=progress_bar)
+        model = train_expert(env_id, total_timesteps, seed, progress_bar=progress_bar, algo=algo)
         if model_path is not None:
             Path(model_path).parent.mkdir(parents=True, exist_ok=True)
             model.save(Path(model_path))
@@ -154,8 +183,9 @@ def make_expert_demonstrations(
 
 
 def main(argv: Optional[list] = None) -> None:
-    parser = argparse.ArgumentParser(description="Train an SB3 PPO expert and save its demonstrations (.npz)")
+    parser = argparse.ArgumentParser(description="Train an SB3 PPO or SAC expert and save its demonstrations (.npz)")
     parser.add_argument("--env", default="CartPole-v1", help="Gymnasium env id")
+    parser.add_argument("--algo", choices=sorted(EXPERT_ALGORITHMS), default="ppo", help="the expert's algorithm")
     parser.add_argument("--n-episodes", type=int, default=10, help="expert episodes to record")
     parser.add_argument("--timesteps", type=int, default=None, help="expert training budget")
     parser.add_argument("--seed", type=int, default=0)
@@ -176,12 +206,13 @@ def main(argv: Optional[list] = None) -> None:
         args.seed,
         model_path=out.with_suffix(".expert.zip"),
         progress_bar=args.progress_bar,
+        algo=args.algo,
     )
     returns = demonstrations.episode_returns()
     print(f"Saved {len(demonstrations)} transitions of {len(returns)} episodes to {out}")
     print(f"Expert return: {np.mean(returns):.1f} +/- {np.std(returns):.1f}")
     env = expert_env(args.env, out.with_suffix(".expert.zip"), args.seed + 2)
-    model = PPO.load(out.with_suffix(".expert.zip"))
+    model = _algorithm_class(args.algo).load(out.with_suffix(".expert.zip"))
     mean, std = evaluate_policy(model, env, n_eval_episodes=10, deterministic=True)
     print(f"Expert evaluation (10 episodes): {mean:.1f} +/- {std:.1f}")
 

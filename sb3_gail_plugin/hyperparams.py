@@ -2,6 +2,7 @@
 
 from typing import Any, Callable, Dict
 
+import numpy as np
 from torch import nn
 
 #: rl-zoo3's published DQN hyperparameters for CartPole-v1 (hyperparams/dqn.yml): what users have
@@ -108,3 +109,89 @@ ZOO_PPO_HOPPER: Dict[str, Any] = dict(
 # rl-zoo3's MuJoCo defaults (hyperparams/ppo.yml, ``mujoco-defaults``: SB3's PPO defaults, 1 env, 1M env steps)
 # for the MuJoCo envs it has no tuned entry for, such as InvertedDoublePendulum, with ``VecNormalize``.
 ZOO_PPO_MUJOCO_DEFAULTS: Dict[str, Any] = {}
+
+
+#: rl-zoo3's MuJoCo defaults for SAC (hyperparams/sac.yml, ``mujoco-defaults``: SB3's SAC defaults, 1M env steps)
+_ZOO_SAC_MUJOCO: Dict[str, Any] = dict(n_timesteps=1_000_000, learning_starts=10_000)
+
+#: rl-zoo3's published SAC hyperparameters (hyperparams/sac.yml), with their budget ``n_timesteps``
+ZOO_SAC: Dict[str, Dict[str, Any]] = {
+    "Pendulum-v1": dict(n_timesteps=20_000, learning_rate=1e-3),
+    "MountainCarContinuous-v0": dict(
+        n_timesteps=50_000,
+        learning_rate=3e-4,
+        buffer_size=50_000,
+        batch_size=512,
+        ent_coef=0.1,
+        train_freq=32,
+        gradient_steps=32,
+        gamma=0.9999,
+        tau=0.01,
+        learning_starts=0,
+        use_sde=True,
+        policy_kwargs=dict(log_std_init=-3.67, net_arch=[64, 64]),
+    ),
+    **{f"{name}-{version}": dict(_ZOO_SAC_MUJOCO) for name in ("Hopper", "HalfCheetah") for version in ("v4", "v5")},
+}
+for _lunar in ("LunarLanderContinuous-v2", "LunarLanderContinuous-v3"):
+    ZOO_SAC[_lunar] = dict(
+        n_timesteps=500_000,
+        batch_size=256,
+        learning_rate=linear_schedule(7.3e-4),
+        buffer_size=1_000_000,
+        ent_coef="auto",
+        gamma=0.99,
+        tau=0.01,
+        train_freq=1,
+        gradient_steps=1,
+        learning_starts=10_000,
+        policy_kwargs=dict(net_arch=[400, 300]),
+    )
+
+
+#: rl-zoo3's MuJoCo defaults for TD3 (hyperparams/td3.yml); ``noise_std`` is the std of its normal action noise
+_ZOO_TD3_MUJOCO: Dict[str, Any] = dict(
+    n_timesteps=1_000_000,
+    learning_starts=10_000,
+    noise_std=0.1,
+    train_freq=1,
+    gradient_steps=1,
+    learning_rate=1e-3,
+    batch_size=256,
+    policy_kwargs=dict(net_arch=[400, 300]),
+)
+
+#: rl-zoo3's published TD3 hyperparameters (hyperparams/td3.yml), with their budget ``n_timesteps`` and ``noise_std``,
+#: the std of the normal action noise (``noise_type: normal``), which :func:`td3_settings` turns into SB3's
+ZOO_TD3: Dict[str, Dict[str, Any]] = {
+    "Pendulum-v1": dict(
+        n_timesteps=20_000,
+        gamma=0.98,
+        buffer_size=200_000,
+        learning_starts=10_000,
+        noise_std=0.1,
+        gradient_steps=1,
+        train_freq=1,
+        learning_rate=1e-3,
+        policy_kwargs=dict(net_arch=[400, 300]),
+    ),
+    **{f"{name}-{version}": dict(_ZOO_TD3_MUJOCO) for name in ("Hopper", "HalfCheetah") for version in ("v4", "v5")},
+}
+
+
+def td3_settings(env_id: str, n_actions: int) -> Dict[str, Any]:
+    """
+    TD3's keyword arguments from :data:`ZOO_TD3` (SB3's defaults for other envs), with rl-zoo3's normal action
+    noise built, and without the budget ``n_timesteps``.
+
+    :param env_id: Gymnasium env id
+    :param n_actions: Size of the action space
+    """
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    settings = dict(ZOO_TD3.get(env_id, {}))
+    settings.pop("n_timesteps", None)
+    noise_std = settings.pop("noise_std", None)
+    if noise_std is not None:
+        settings["action_noise"] = NormalActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
+    return settings

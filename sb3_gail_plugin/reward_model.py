@@ -83,6 +83,9 @@ class GailRewardModel:
     :param reward_clip: Clip rewards (after normalisation) to ``[-reward_clip, reward_clip]``
     :param gradient_penalty: Coefficient of the gradient penalty ``(||grad D(x)|| - 1)^2`` on random
         interpolates ``x`` of expert and agent inputs (DAC); 0 disables it
+    :param gradient_penalty_interval: Lazy regularisation: compute the gradient penalty on every
+        ``gradient_penalty_interval``-th discriminator update only, scaled by the interval (its double
+        backward is about half of an update's cost); 1 (default) penalises every update
     :param spectral_norm: Spectral normalisation of the discriminator's layers
     :param entropy_coef: Coefficient of an entropy bonus on D's predictions (discourages overconfidence)
     :param label_smoothing: Train on targets ``1 - label_smoothing`` (expert) and ``label_smoothing`` (agent)
@@ -125,6 +128,7 @@ class GailRewardModel:
         normalize_reward: bool = False,
         reward_clip: Optional[float] = 10.0,
         gradient_penalty: float = 1.0,
+        gradient_penalty_interval: int = 1,
         spectral_norm: bool = False,
         entropy_coef: float = 0.0,
         label_smoothing: float = 0.0,
@@ -139,7 +143,12 @@ class GailRewardModel:
         features_extractor_class: Optional[Type[BaseFeaturesExtractor]] = None,
         features_extractor_kwargs: Optional[Dict[str, Any]] = None,
     ) -> None:
-        for name, value in (("batch_size", batch_size), ("update_per_collect", update_per_collect)):
+        positive_ints = (
+            ("batch_size", batch_size),
+            ("update_per_collect", update_per_collect),
+            ("gradient_penalty_interval", gradient_penalty_interval),
+        )
+        for name, value in positive_ints:
             if int(value) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         checks: List[Tuple[bool, str, Any]] = [
@@ -181,6 +190,7 @@ class GailRewardModel:
         self.normalize_reward = bool(normalize_reward)
         self.reward_clip = None if reward_clip is None else float(reward_clip)
         self.gradient_penalty = float(gradient_penalty)
+        self.gradient_penalty_interval = int(gradient_penalty_interval)
         self.spectral_norm = bool(spectral_norm)
         self.entropy_coef = float(entropy_coef)
         self.label_smoothing = float(label_smoothing)
@@ -390,7 +400,8 @@ class GailRewardModel:
         discriminator = self.discriminator
         expert_batches, agent_batches = DiscriminatorBatches(expert, discriminator), DiscriminatorBatches(agent, discriminator)
         all_logits: List[th.Tensor] = []
-        for _ in range(self.update_per_collect):
+        penalty_interval = self.gradient_penalty_interval
+        for update in range(self.n_updates, self.n_updates + self.update_per_collect):
             expert_penalty_inputs, expert_features, expert_absorbing = expert_batches(self._sample(len(expert)))
             agent_penalty_inputs, agent_features, agent_absorbing = agent_batches(self._sample(len(agent)))
             logits = discriminator.net(th.cat([expert_features, agent_features])).squeeze(-1)
@@ -399,10 +410,10 @@ class GailRewardModel:
             if self.entropy_coef > 0:
                 entropy = F.binary_cross_entropy_with_logits(logits, th.sigmoid(logits))
                 loss = loss - self.entropy_coef * entropy
-            if self.gradient_penalty > 0:
+            if self.gradient_penalty > 0 and update % penalty_interval == 0:
                 real = (expert_absorbing == 0) & (agent_absorbing == 0)
                 penalty = self._gradient_penalty(expert_penalty_inputs, agent_penalty_inputs, real)
-                loss = loss + self.gradient_penalty * penalty
+                loss = loss + self.gradient_penalty * penalty_interval * penalty
                 stats["grad_penalty"].append(penalty.detach())
             self.optimizer.zero_grad()
             loss.backward()
@@ -535,6 +546,7 @@ class GailRewardModel:
             normalize_reward=self.normalize_reward,
             reward_clip=self.reward_clip,
             gradient_penalty=self.gradient_penalty,
+            gradient_penalty_interval=self.gradient_penalty_interval,
             spectral_norm=self.spectral_norm,
             entropy_coef=self.entropy_coef,
             label_smoothing=self.label_smoothing,

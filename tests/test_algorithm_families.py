@@ -1,12 +1,14 @@
-"""Each off-policy family of the guides (QR-DQN, TD3, TQC) takes GailReplayBuffer and GailCallback as DQN and SAC do."""
+"""Each off-policy family of the guides (QR-DQN, TD3, TQC, CrossQ) takes GailReplayBuffer and GailCallback as DQN does."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3 import TD3
+import torch.nn.functional as F
+from stable_baselines3 import SAC, TD3
+from stable_baselines3.common.logger import Logger
 
-from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
+from sb3_gail_plugin import GailCallback, GailReplayBuffer, GailRewardModel, Transitions
 
 
 def _pendulum_demos(n: int = 64) -> Transitions:
@@ -45,12 +47,14 @@ def test_qrdqn(cartpole_demos):
     _assert_sampled_batches_relabelled(model, callback, lambda actions: actions)
 
 
-@pytest.mark.parametrize("algorithm", ["TD3", "TQC"])
+@pytest.mark.parametrize("algorithm", ["TD3", "TQC", "CrossQ"])
 def test_continuous_off_policy(algorithm):
-    if algorithm == "TQC":
-        algorithm_class = pytest.importorskip("sb3_contrib").TQC
-    else:
+    if algorithm == "TD3":
         algorithm_class = TD3
+    else:
+        algorithm_class = getattr(pytest.importorskip("sb3_contrib"), algorithm, None)
+        if algorithm_class is None:
+            pytest.skip(f"this sb3-contrib has no {algorithm}")
     model = algorithm_class(
         "MlpPolicy",
         gym.make("Pendulum-v1"),
@@ -64,3 +68,58 @@ def test_continuous_off_policy(algorithm):
     model.learn(120, callback=callback)
     # SB3 stores Box actions rescaled to [-1, 1]; Pendulum's bounds are [-2, 2]
     _assert_sampled_batches_relabelled(model, callback, lambda actions: 2.0 * actions)
+
+
+@pytest.mark.parametrize("algorithm_class", [SAC, TD3])
+def test_absorbing_value_folds_exactly_into_the_critic_target(algorithm_class, monkeypatch):
+    """
+    SAC's and TD3's critic target is ``r + (1 - done) * gamma * next_q``: with the absorbing state's value folded
+    into terminal rewards it equals the target with an explicit absorbing state, ``r + gamma * r_abs / (1 - gamma)``
+    (its value under any policy), at terminations; truncations and other steps bootstrap with no absorbing value.
+    """
+    env = gym.make("Pendulum-v1")
+    gamma, n, next_q = 0.9, 60, 5.0
+    settings = dict(ent_coef=0.0) if algorithm_class is SAC else {}  # SAC: the target's entropy term off, next_q alone
+    model = algorithm_class(
+        "MlpPolicy",
+        env,
+        replay_buffer_class=GailReplayBuffer,
+        gamma=gamma,
+        policy_kwargs=dict(net_arch=[8]),
+        seed=0,
+        **settings,
+    )
+    model.set_logger(Logger(folder=None, output_formats=[]))  # train() outside learn()
+    buffer = model.replay_buffer
+    rng = np.random.default_rng(0)
+    kinds = np.array(["step", "termination", "truncation"] * (n // 3))
+    for i, kind in enumerate(kinds):
+        obs = np.array([[i / n, *rng.uniform(-1, 1, 2)]], dtype=np.float32)  # the row's index in its first feature
+        info = {"TimeLimit.truncated": True} if kind == "truncation" else {}
+        buffer.add(obs, obs + 0.1, rng.uniform(-1, 1, (1, 1)), np.zeros(1), np.array([kind != "step"]), [info])
+    demos = _pendulum_demos()
+    demos.dones[::8] = True  # expert terminations: an absorbing state the discriminator has seen
+    reward_model = GailRewardModel(
+        env.observation_space, env.action_space, demos, gamma=gamma, policy_expert_fraction=0.0, seed=0
+    )
+    reward_model.train(demos)
+    buffer.set_reward_model(reward_model)
+    n_critics = model.critic_target.n_critics
+    monkeypatch.setattr(
+        model.critic_target, "forward", lambda obs, actions: tuple(th.full((len(obs), 1), next_q) for _ in range(n_critics))
+    )
+    targets, batches = [], []
+    mse_loss = F.mse_loss
+    monkeypatch.setattr(F, "mse_loss", lambda current, target: targets.append(target.detach()) or mse_loss(current, target))
+    sample = buffer.sample
+    monkeypatch.setattr(buffer, "sample", lambda *args, **kwargs: batches.append(sample(*args, **kwargs)) or batches[-1])
+    model.train(gradient_steps=1, batch_size=48)
+
+    batch = batches[0]
+    rows = np.rint(batch.observations[:, 0].numpy() * n).astype(int)
+    kind = kinds[rows]
+    plain = reward_model.estimate(batch.observations, 2.0 * batch.actions).reshape(-1)  # no fold: env actions
+    absorbing_value = reward_model._absorbing_reward().item() / (1.0 - gamma)
+    expected = np.where(kind == "termination", plain + gamma * absorbing_value, plain + gamma * next_q)
+    assert {"step", "termination", "truncation"} <= set(kind)
+    np.testing.assert_allclose(targets[0].numpy().reshape(-1), expected, rtol=1e-5, atol=1e-5)

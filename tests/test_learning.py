@@ -1,13 +1,17 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
-from stable_baselines3 import DQN
+from stable_baselines3 import DQN, SAC
 from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, load_demonstrations
 from sb3_gail_plugin.experts import make_expert_demonstrations
-from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE
+from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE, ZOO_SAC
+
+SAC_PENDULUM = {key: value for key, value in ZOO_SAC["Pendulum-v1"].items() if key != "n_timesteps"}  # rl-zoo3's
 
 
 def _train_gail_dqn(demonstrations, seed: int, budget: int):
@@ -48,3 +52,22 @@ def test_from_scratch_ppo_expert_to_gail(tmp_path):
     assert np.mean(demonstrations.episode_returns()) >= 475
     _, evaluation, _ = _train_gail_dqn(load_demonstrations(tmp_path / "demos.npz"), seed=0, budget=30_000)
     assert evaluation.best_mean_reward >= 475
+
+
+PENDULUM_DEMOS = Path(__file__).resolve().parents[1] / "benchmarks" / "experts" / "Pendulum-v1_expert_demos.npz"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gail_sac_learns_pendulum_from_5_expert_episodes(seed):
+    """The continuous path end to end: Box actions stored rescaled, relabelled in env units, absorbing states, mixing."""
+    demos = load_demonstrations(PENDULUM_DEMOS)
+    demos = demos[np.arange(np.flatnonzero(demos.dones)[4] + 1)]  # the committed SAC expert's first 5 episodes
+    assert np.mean(demos.episode_returns()) > -200
+    model = SAC("MlpPolicy", "Pendulum-v1", replay_buffer_class=GailReplayBuffer, seed=seed, **SAC_PENDULUM)
+    model.learn(4000, callback=GailCallback(demos))
+    mean, _ = evaluate_policy(model, make_vec_env("Pendulum-v1", seed=7), n_eval_episodes=10, deterministic=True)
+    assert mean >= -300, f"true return {mean} (expert about -120, random actions about -1,200)"
+    untrained = SAC("MlpPolicy", "Pendulum-v1", seed=seed, **SAC_PENDULUM)
+    untrained_mean, _ = evaluate_policy(untrained, make_vec_env("Pendulum-v1", seed=7), n_eval_episodes=10)
+    assert untrained_mean < -600  # the bar is far from where training starts

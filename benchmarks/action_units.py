@@ -1,0 +1,105 @@
+"""
+Should the discriminator see Box actions in the env's units or rescaled to [-1, 1] (the units SB3's off-policy
+algorithms store)? GAIL-SAC on Pendulum-v1 (actions in [-2, 2]) from the committed SAC expert's episodes, both ways:
+
+- ``env``: the package's behaviour, the discriminator sees torques in [-2, 2];
+- ``rescaled``: the same task behind gymnasium's ``RescaleAction`` to [-1, 1] and the expert's actions divided by 2,
+  so that the discriminator sees the units SAC stores, and nothing else changes (SAC squashes to [-1, 1] and SB3
+  rescales to the bounds either way).
+
+    python -m benchmarks.action_units --seeds 0 1 2 --steps 10000
+
+Writes benchmarks/results/action_units_Pendulum-v1.md. (MuJoCo's Hopper and HalfCheetah have bounds [-1, 1]: there
+both are the same.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Dict, List, Optional
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3 import SAC
+from stable_baselines3.common.env_util import make_vec_env
+
+from benchmarks.compare import ROOT, environment_note, expert_demonstrations, random_policy_return
+from benchmarks.methods import EvalEveryK, Evaluator, continuous_settings
+from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
+
+ENV_ID = "Pendulum-v1"
+
+
+def rescaled_env() -> gym.Env:
+    return gym.wrappers.RescaleAction(gym.make(ENV_ID), -1.0, 1.0)
+
+
+def run(units: str, demos: Transitions, seed: int, steps: int, every: int) -> List[float]:
+    """True returns every ``every`` env steps of GAIL-SAC (rl-zoo3's Pendulum settings) with the given action units."""
+    if units == "rescaled":
+        high = gym.make(ENV_ID).action_space.high
+        assert demos.actions is not None
+        demos = Transitions(
+            observations=demos.observations,
+            actions=demos.actions / high,
+            next_observations=demos.next_observations,
+            dones=demos.dones,
+            timeouts=demos.timeouts,
+        )
+    env = make_vec_env(rescaled_env if units == "rescaled" else ENV_ID, n_envs=1, seed=seed)
+    model = SAC("MlpPolicy", env, replay_buffer_class=GailReplayBuffer, seed=seed, **continuous_settings(ENV_ID, "sac"))
+    evaluator = Evaluator(ENV_ID, seed, every=every)  # the true task, in the env's own units
+    if units == "rescaled":
+        evaluator.env = make_vec_env(rescaled_env, n_envs=1, seed=10_000 + seed)
+    model.learn(steps, callback=[GailCallback(demos), EvalEveryK(evaluator)])
+    return [record["mean_return"] for record in evaluator.records]
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--every", type=int, default=1000)
+    parser.add_argument("--n-demos", type=int, default=5)
+    args = parser.parse_args(argv)
+    th.set_num_threads(1)
+    demos = expert_demonstrations(ENV_ID, args.n_demos)
+    expert, random = float(np.mean(demos.episode_returns())), random_policy_return(ENV_ID)
+    command = "python -m benchmarks.action_units " + " ".join(argv if argv is not None else sys.argv[1:])
+    lines = [
+        f"# Discriminator action units, GAIL-SAC on {ENV_ID}",
+        "",
+        f"`{command}`",
+        "",
+        environment_note(),
+        "",
+        f"{args.n_demos} expert episodes (return {expert:.1f}); random actions {random:.1f}. Normalised return: "
+        "(return - random) / (expert - random). True return (10 episodes) every "
+        f"{args.every:,} env steps.",
+        "",
+        "| units | seed | env steps to 90 % | mean normalised return, second half | returns |",
+        "|---|---|---|---|---|",
+    ]
+    summary: Dict[str, List[float]] = {"env": [], "rescaled": []}
+    for seed in args.seeds:
+        for units in ("env", "rescaled"):
+            returns = run(units, demos, seed, args.steps, args.every)
+            normalised = [(value - random) / (expert - random) for value in returns]
+            first = next((args.every * (i + 1) for i, value in enumerate(normalised) if value >= 0.9), None)
+            late = float(np.mean(normalised[len(normalised) // 2 :]))
+            summary[units].append(late)
+            shown = " ".join(f"{value:.0f}" for value in returns)
+            lines.append(f"| {units} | {seed} | {'never' if first is None else f'{first:,}'} | {late:.2f} | {shown} |")
+            print(lines[-1], flush=True)
+    lines += ["", "Mean over seeds of the second-half normalised return: " + ", ".join(
+        f"{units} {np.mean(values):.2f}" for units, values in summary.items()
+    )]
+    out = ROOT / "results" / f"action_units_{ENV_ID}.md"
+    out.write_text("\n".join(lines) + "\n")
+    print(f"Wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""
+The batches one ``train()`` of an SB3 off-policy algorithm will sample, announced in advance, so that the replay buffer
+draws and relabels them together: one discriminator forward pass per chunk of batches instead of one per gradient step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Deque, List, Optional, Union
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
+from stable_baselines3.common.vec_env import VecNormalize
+
+Samples = Union[ReplayBufferSamples, DictReplayBufferSamples]
+
+#: Upper bound on the transition bytes (observations and next observations, as float32) that one chunk of
+#: planned batches gathers and relabels at once
+PLANNED_CHUNK_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class SamplingPlan:
+    """
+    The ``sample()`` calls the next ``train()`` will make, and the batches already drawn and relabelled for them.
+
+    :param remaining: Calls still to come
+    :param batch_size: Their batch size
+    :param env: The ``VecNormalize`` the ready batches were normalised with
+    :param ready: Batches drawn and relabelled, in the order the calls get them
+    """
+
+    remaining: int = 0
+    batch_size: int = 0
+    env: Optional[VecNormalize] = None
+    ready: Deque[Samples] = field(default_factory=deque)
+
+
+def chunk_batches(observation_space: spaces.Space, batch_size: int) -> int:
+    """
+    Planned batches gathered and relabelled at once: as many as fit in :data:`PLANNED_CHUNK_BYTES` (at least one).
+
+    :param observation_space: The replay buffer's observation space
+    :param batch_size: Transitions per batch
+    """
+    parts = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
+    row_bytes = 8 * sum(math.prod(part.shape or ()) for part in parts)  # observation and next observation, float32
+    return max(1, PLANNED_CHUNK_BYTES // (max(1, row_bytes) * batch_size))
+
+
+def interleave(first: th.Tensor, second: th.Tensor, n_batches: int) -> th.Tensor:
+    """
+    Rows of ``n_batches`` batches, each made of its rows of ``first`` followed by its rows of ``second`` (both hold
+    ``n_batches`` equal parts one after the other).
+    """
+    if n_batches == 1:
+        return th.cat([first, second])
+    shape = first.shape[1:]
+    parts = [first.reshape(n_batches, -1, *shape), second.reshape(n_batches, -1, *shape)]
+    return th.cat(parts, dim=1).reshape(-1, *shape)
+
+
+def split_batches(samples: Samples, n_batches: int) -> List[Samples]:
+    """``samples`` holding ``n_batches`` equal batches one after the other, as ``n_batches`` samples tuples (views)."""
+    if n_batches == 1:
+        return [samples]
+    size = len(samples.actions) // n_batches
+
+    def part(value: Any, k: int) -> Any:
+        if isinstance(value, dict):
+            return {key: item[k * size : (k + 1) * size] for key, item in value.items()}
+        return None if value is None else value[k * size : (k + 1) * size]
+
+    return [type(samples)(*(part(value, k) for value in samples)) for k in range(n_batches)]

@@ -1,0 +1,182 @@
+"""The batches a train() announces with plan_samples() are drawn and relabelled together, exactly as one by one."""
+
+from typing import List
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import DQN, SAC
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
+
+import sb3_gail_plugin.batch_plan as batch_plan
+from sb3_gail_plugin import DictGailReplayBuffer, GailCallback, GailReplayBuffer, GailRewardModel
+from tests.dict_cartpole import DictCartPole
+from tests.test_algorithm_families import _pendulum_demos
+from tests.test_buffers import _fill
+
+
+def _buffer(reward_model: GailRewardModel, n_envs: int = 2, optimize_memory_usage: bool = False) -> GailReplayBuffer:
+    env = gym.make("CartPole-v1")
+    buffer = GailReplayBuffer(
+        300,
+        env.observation_space,
+        env.action_space,
+        n_envs=n_envs,
+        optimize_memory_usage=optimize_memory_usage,
+        handle_timeout_termination=not optimize_memory_usage,
+    )
+    _fill(buffer, 120)
+    buffer.set_reward_model(reward_model)
+    return buffer
+
+
+def _as_arrays(samples) -> List[np.ndarray]:
+    values = []
+    for value in samples:
+        if isinstance(value, dict):
+            values += [value[key].numpy() for key in sorted(value)]
+        elif value is not None:
+            values.append(value.numpy())
+    return values
+
+
+def _draw(buffer, n_batches: int, batch_size: int, planned: bool, env=None, seed: int = 3) -> List[List[np.ndarray]]:
+    np.random.seed(seed)
+    buffer.reward_model.generator.manual_seed(seed)
+    if planned:
+        buffer.plan_samples(n_batches, batch_size)
+    return [_as_arrays(buffer.sample(batch_size, env=env)) for _ in range(n_batches)]
+
+
+def _assert_same_batches(one_by_one, together) -> None:
+    assert len(one_by_one) == len(together)
+    for batch, other in zip(one_by_one, together):
+        assert len(batch) == len(other)
+        for value, other_value in zip(batch, other):
+            assert value.shape == other_value.shape and value.dtype == other_value.dtype
+            np.testing.assert_array_equal(value, other_value)
+
+
+@pytest.fixture
+def reward_model(cartpole_demos):
+    env = gym.make("CartPole-v1")
+    model = GailRewardModel(env.observation_space, env.action_space, cartpole_demos, gamma=0.99, device="cpu", seed=0)
+    model.train(cartpole_demos)  # weights that are not the initial ones
+    return model
+
+
+@pytest.mark.parametrize("optimize_memory_usage", [False, True])
+@pytest.mark.parametrize("chunk_bytes", [None, 4_000])  # one chunk, or a chunk per batch or two
+def test_planned_batches_equal_one_by_one(reward_model, optimize_memory_usage, chunk_bytes, monkeypatch):
+    if chunk_bytes is not None:
+        monkeypatch.setattr(batch_plan, "PLANNED_CHUNK_BYTES", chunk_bytes)
+    buffer = _buffer(reward_model, optimize_memory_usage=optimize_memory_usage)
+    one_by_one = _draw(buffer, 7, 64, planned=False)
+    together = _draw(buffer, 7, 64, planned=True)
+    _assert_same_batches(one_by_one, together)
+    assert buffer._plan.remaining == 0
+    # the random streams are left where one-by-one sampling leaves them
+    after = np.random.randint(10**9), int(th.randint(10**9, (1,), generator=reward_model.generator))
+    _draw(buffer, 7, 64, planned=False)
+    assert after == (np.random.randint(10**9), int(th.randint(10**9, (1,), generator=reward_model.generator)))
+
+
+def test_planned_batches_equal_one_by_one_under_vecnormalize(reward_model):
+    venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+    venv.reset()
+    for _ in range(30):
+        venv.step(np.array([venv.action_space.sample() for _ in range(2)]))
+    buffer = _buffer(reward_model)
+    _assert_same_batches(_draw(buffer, 5, 32, False, env=venv), _draw(buffer, 5, 32, True, env=venv))
+
+
+def test_planned_dict_batches_equal_one_by_one(cartpole_demos):
+    env = DictCartPole(gym.make("CartPole-v1"))
+    demos = cartpole_demos
+    dict_demos = type(demos)(
+        observations={"cart": demos.observations[:, :2], "pole": demos.observations[:, 2:]},
+        actions=demos.actions,
+        next_observations={"cart": demos.next_observations[:, :2], "pole": demos.next_observations[:, 2:]},
+        dones=demos.dones,
+        timeouts=demos.timeouts,
+    )
+    reward_model = GailRewardModel(env.observation_space, env.action_space, dict_demos, gamma=0.99, device="cpu", seed=0)
+    buffer = DictGailReplayBuffer(200, env.observation_space, env.action_space, n_envs=1)
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        obs = {"cart": rng.normal(size=(1, 2)).astype(np.float32), "pole": rng.normal(size=(1, 2)).astype(np.float32)}
+        buffer.add(obs, obs, rng.integers(0, 2, size=(1, 1)), np.ones(1), rng.random(1) < 0.1, [{}])
+    buffer.set_reward_model(reward_model)
+    _assert_same_batches(_draw(buffer, 4, 16, False), _draw(buffer, 4, 16, True))
+
+
+def test_plan_is_dropped_by_new_transitions_and_unannounced_calls(reward_model):
+    buffer = _buffer(reward_model)
+    buffer.plan_samples(5, 64)
+    buffer.sample(64)
+    assert buffer._plan.remaining == 4 and len(buffer._plan.ready) == 4
+    _fill(buffer, 1)  # a new transition: the batches drawn before it could never hold it
+    assert buffer._plan.remaining == 0 and not buffer._plan.ready
+    buffer.plan_samples(5, 64)
+    assert len(buffer.sample(32).rewards) == 32  # another batch size: sampled as usual, the plan dropped
+    assert buffer._plan.remaining == 0
+    buffer.plan_samples(5, 64)
+    buffer.set_reward_model(reward_model)
+    assert buffer._plan.remaining == 0
+    with pytest.raises(ValueError, match="n_batches >= 0 and batch_size >= 1, got n_batches=-1"):
+        buffer.plan_samples(-1, 64)
+
+
+class PlanChecker(BaseCallback):
+    """At each rollout start (after the train() of the last rollout end), the announced batches were all taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.served = 0
+        self.leftovers: List[int] = []
+
+    def _on_training_start(self) -> None:
+        buffer = self.model.replay_buffer
+        sample = buffer.sample
+
+        def counting_sample(batch_size, env=None):
+            self.served += int(buffer._plan.remaining > 0)
+            return sample(batch_size, env)
+
+        buffer.sample = counting_sample
+
+    def _on_rollout_start(self) -> None:
+        self.leftovers.append(self.model.replay_buffer._plan.remaining)
+
+    def _on_step(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    "algorithm, n_envs, settings",
+    [
+        (DQN, 2, dict(train_freq=(3, "step"), gradient_steps=-1, learning_starts=40)),  # gradient steps = env steps
+        (DQN, 1, dict(train_freq=(1, "episode"), gradient_steps=5, learning_starts=0)),
+        (SAC, 2, dict(train_freq=4, gradient_steps=2, learning_starts=30)),
+    ],
+)
+def test_gail_callback_announces_exactly_the_batches_train_samples(cartpole_demos, algorithm, n_envs, settings):
+    env_id, demos = "CartPole-v1", cartpole_demos
+    if algorithm is SAC:
+        env_id, demos = "Pendulum-v1", _pendulum_demos()
+    model = algorithm(
+        "MlpPolicy",
+        make_vec_env(env_id, n_envs=n_envs, seed=0),
+        replay_buffer_class=GailReplayBuffer,
+        batch_size=16,
+        policy_kwargs=dict(net_arch=[16]),
+        seed=0,
+        **settings,
+    )
+    checker = PlanChecker()
+    model.learn(300, callback=[GailCallback(demos, batch_size=16, update_per_collect=2), checker])
+    assert checker.served == model._n_updates > 0  # every batch of every train() came from a plan
+    assert set(checker.leftovers) == {0}
