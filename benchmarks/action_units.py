@@ -93,9 +93,11 @@ def main(argv: Optional[List[str]] = None) -> None:
             shown = " ".join(f"{value:.0f}" for value in returns)
             lines.append(f"| {units} | {seed} | {'never' if first is None else f'{first:,}'} | {late:.2f} | {shown} |")
             print(lines[-1], flush=True)
-    lines += ["", "Mean over seeds of the second-half normalised return: " + ", ".join(
-        f"{units} {np.mean(values):.2f}" for units, values in summary.items()
-    )]
+    lines += [
+        "",
+        "Mean over seeds of the second-half normalised return: "
+        + ", ".join(f"{units} {np.mean(values):.2f}" for units, values in summary.items()),
+    ]
     out = ROOT / "results" / f"action_units_{ENV_ID}.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"Wrote {out}")

@@ -322,6 +322,27 @@ def run_imitation_gail_dqn(env_id: str, demos: Transitions, seed: int, budget: i
     )
 
 
+def run_imitation_gail_sac(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:
+    """imitation's GAIL with a SAC generator (its off-policy path): rl-zoo3's SAC settings, 2048 env steps per round."""
+
+    def make_learner(venv: Any) -> BaseAlgorithm:
+        return SAC("MlpPolicy", venv, seed=seed, **continuous_settings(env_id, "sac"))
+
+    _run_imitation_gail(
+        env_id,
+        demos,
+        seed,
+        budget,
+        evaluator,
+        make_learner,
+        n_envs=1,
+        demo_batch_size=1024,
+        gen_train_timesteps=2048,
+        gen_replay_buffer_capacity=2048,
+        n_disc_updates_per_round=8,
+    )
+
+
 def run_bc(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:
     """imitation's behaviour cloning (no env steps): one evaluation after training, as a reference line."""
     from imitation.algorithms import bc
@@ -352,6 +373,7 @@ METHODS: Dict[str, Callable[..., None]] = {
     "ppo_true_reward": run_ppo,
     "ppo_true_reward_zoo": partial(run_ppo, ppo="zoo"),
     "imitation_gail_dqn": run_imitation_gail_dqn,
+    "imitation_gail_sac": run_imitation_gail_sac,
     "dqn_true_reward": run_dqn,
     "dqn_true_reward_zoo": partial(run_dqn, dqn="zoo"),
     "bc": run_bc,
@@ -368,6 +390,7 @@ NEEDS_DEMOS = {
     "imitation_gail_ppo",
     "imitation_gail_ppo_zoo",
     "imitation_gail_dqn",
+    "imitation_gail_sac",
     "ours_ppo",
     "ours_ppo_zoo",
     "bc",

@@ -2,6 +2,8 @@
 # Run the comparison with imitation's GAIL on the compat stack (imitation 1.0.1 pins SB3 2.2.1).
 #   bash scripts/benchmark.sh --quick                                   # smoke test, a few minutes
 #   bash scripts/benchmark.sh --env CartPole-v1 --seeds 0 1 2 --n-demos 10
+# GAIL_STACK=latest runs the methods that need no imitation on the latest stack (the -v5 MuJoCo envs):
+#   GAIL_STACK=latest bash scripts/benchmark.sh --env Pendulum-v1 --methods ours_sac sac_true_reward
 # Or, with --overhead first, GAIL's overhead against the same learners without it, on the latest stack
 # (benchmarks/overhead_scaling.py: the ratios, and how they grow with n_envs, expert set and observation size):
 #   bash scripts/benchmark.sh --overhead                                # every table, about an hour
@@ -15,7 +17,8 @@ if [[ "${1:-}" == "--overhead" ]]; then
   cd "$root"
   OMP_NUM_THREADS=1 exec "$venv/bin/python" -m benchmarks.overhead_scaling "$@"
 fi
-venv="$(GAIL_STACK=compat bash "$root/scripts/setup.sh")"
+stack="${GAIL_STACK:-compat}"
+venv="$(GAIL_STACK="$stack" bash "$root/scripts/setup.sh")"
 cd "$root"
 if [[ " $* " == *LunarLander* ]] && ! "$venv/bin/python" -c "import Box2D" 2>/dev/null; then
   echo "Installing box2d for LunarLander ..." >&2
