@@ -50,9 +50,8 @@ def run(units: str, demos: Transitions, seed: int, steps: int, every: int) -> Li
         )
     env = make_vec_env(rescaled_env if units == "rescaled" else ENV_ID, n_envs=1, seed=seed)
     model = SAC("MlpPolicy", env, replay_buffer_class=GailReplayBuffer, seed=seed, **continuous_settings(ENV_ID, "sac"))
-    evaluator = Evaluator(ENV_ID, seed, every=every)  # the true task, in the env's own units
-    if units == "rescaled":
-        evaluator.env = make_vec_env(rescaled_env, n_envs=1, seed=10_000 + seed)
+    # the true task (the rescaled env is the same task): make_vec_env takes the factory as it takes the id
+    evaluator = Evaluator(rescaled_env if units == "rescaled" else ENV_ID, seed, every=every)  # type: ignore[arg-type]
     model.learn(steps, callback=[GailCallback(demos), EvalEveryK(evaluator)])
     return [record["mean_return"] for record in evaluator.records]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
+import gymnasium as gym
 import numpy as np
 from stable_baselines3 import DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -25,7 +26,7 @@ from sb3_gail_plugin.hyperparams import (
     ZOO_PPO_CARTPOLE_N_ENVS,
     ZOO_PPO_HOPPER,
     ZOO_PPO_MUJOCO_DEFAULTS,
-    ZOO_SAC,
+    sac_settings,
     td3_settings,
 )
 
@@ -152,11 +153,11 @@ def run_ours(
 def continuous_settings(env_id: str, algorithm: str) -> Dict[str, Any]:
     """rl-zoo3's SAC or TD3 hyperparameters for ``env_id`` (SB3's defaults where it has none), without the budget."""
     if algorithm == "td3":
-        n_actions = int(np.prod(make_vec_env(env_id, n_envs=1).action_space.shape))
+        env = gym.make(env_id)
+        n_actions = int(np.prod(env.action_space.shape))
+        env.close()
         return td3_settings(env_id, n_actions)
-    settings = dict(ZOO_SAC.get(env_id, {}))
-    settings.pop("n_timesteps", None)
-    return settings
+    return sac_settings(env_id)
 
 
 CONTINUOUS_ALGORITHMS = {"sac": SAC, "td3": TD3}

@@ -21,13 +21,13 @@ from benchmarks.overhead_cases import dqn_cartpole
 #: (row name, file suffix, function name) of the parts the report names
 PARTS: List[Tuple[str, str, str]] = [
     ("DQN's gradient steps (`DQN.train`, sampling included)", "dqn/dqn.py", "train"),
-    ("the discriminator's training (`GailRewardModel.train`)", "reward_model.py", "train"),
-    ("of which the gradient penalty's forward and gradient", "reward_model.py", "_gradient_penalty"),
-    ("relabelling the sampled batches (`GailReplayBuffer.sample`)", "buffers.py", "sample"),
-    ("of which the discriminator's forward pass (`estimate`)", "reward_model.py", "estimate"),
-    ("of which expert mixing", "buffers.py", "_mix_expert"),
-    ("agent data for the discriminator (`sample_transitions`)", "buffers.py", "sample_transitions"),
-    ("`GailVecEnvWrapper` on top of the env step", "vec_env.py", "step_wait"),
+    ("the discriminator's training (`GailRewardModel.train`)", "sb3_gail_plugin/reward_model.py", "train"),
+    ("of which the gradient penalty's forward and gradient", "sb3_gail_plugin/reward_model.py", "_gradient_penalty"),
+    ("relabelling the sampled batches (`GailReplayBuffer.sample`)", "sb3_gail_plugin/buffers.py", "sample"),
+    ("of which the discriminator's forward pass (`estimate`)", "sb3_gail_plugin/reward_model.py", "estimate"),
+    ("of which expert mixing", "sb3_gail_plugin/buffers.py", "_mix_expert"),
+    ("agent data for the discriminator (`sample_transitions`)", "sb3_gail_plugin/buffers.py", "sample_transitions"),
+    ("`GailVecEnvWrapper` on top of the env step", "sb3_gail_plugin/vec_env.py", "step_wait"),
 ]
 
 

@@ -20,35 +20,53 @@ Samples = Union[ReplayBufferSamples, DictReplayBufferSamples]
 #: Upper bound on the transition bytes (observations and next observations, as float32) that one chunk of
 #: planned batches gathers and relabels at once
 PLANNED_CHUNK_BYTES = 32 * 1024 * 1024
+#: Upper bound on the transitions one chunk of planned batches gathers and relabels at once (the discriminator's
+#: activations grow with them)
+PLANNED_CHUNK_ROWS = 16_384
 
 
 @dataclass
 class SamplingPlan:
     """
-    The ``sample()`` calls the next ``train()`` will make, and the batches already drawn and relabelled for them.
+    The ``sample()`` calls the next ``train()`` will make, the batches already drawn and relabelled for them, and
+    what it takes to rewind the random streams to where one-by-one sampling would stand if the plan is dropped with
+    batches drawn but not served.
 
     :param remaining: Calls still to come
     :param batch_size: Their batch size
     :param env: The ``VecNormalize`` the ready batches were normalised with
     :param ready: Batches drawn and relabelled, in the order the calls get them
+    :param n_updates: The discriminator's update count when the ready batches were relabelled
+    :param served: Batches of the current chunk already served
+    :param numpy_state: NumPy's global random state before the current chunk was drawn
+    :param reward_model: The reward model whose generator drew the current chunk's expert rows
+    :param generator_state: The generator's state before the current chunk was drawn
+    :param n_expert: Expert rows per batch of the current chunk
     """
 
     remaining: int = 0
     batch_size: int = 0
     env: Optional[VecNormalize] = None
     ready: Deque[Samples] = field(default_factory=deque)
+    n_updates: int = 0
+    served: int = 0
+    numpy_state: Optional[Any] = None
+    reward_model: Optional[Any] = None
+    generator_state: Optional[th.Tensor] = None
+    n_expert: int = 0
 
 
 def chunk_batches(observation_space: spaces.Space, batch_size: int) -> int:
     """
-    Planned batches gathered and relabelled at once: as many as fit in :data:`PLANNED_CHUNK_BYTES` (at least one).
+    Planned batches gathered and relabelled at once: as many as fit in :data:`PLANNED_CHUNK_BYTES` and
+    :data:`PLANNED_CHUNK_ROWS` (at least one).
 
     :param observation_space: The replay buffer's observation space
     :param batch_size: Transitions per batch
     """
     parts = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
     row_bytes = 8 * sum(math.prod(part.shape or ()) for part in parts)  # observation and next observation, float32
-    return max(1, PLANNED_CHUNK_BYTES // (max(1, row_bytes) * batch_size))
+    return max(1, min(PLANNED_CHUNK_BYTES // (max(1, row_bytes) * batch_size), PLANNED_CHUNK_ROWS // batch_size))
 
 
 def interleave(first: th.Tensor, second: th.Tensor, n_batches: int) -> th.Tensor:
@@ -59,7 +77,7 @@ def interleave(first: th.Tensor, second: th.Tensor, n_batches: int) -> th.Tensor
     if n_batches == 1:
         return th.cat([first, second])
     shape = first.shape[1:]
-    parts = [first.reshape(n_batches, -1, *shape), second.reshape(n_batches, -1, *shape)]
+    parts = [part.reshape(n_batches, len(part) // n_batches, *shape) for part in (first, second)]
     return th.cat(parts, dim=1).reshape(-1, *shape)
 
 

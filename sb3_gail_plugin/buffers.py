@@ -93,7 +93,8 @@ class GailRelabelMixin:
         infos: List[Dict[str, Any]],
     ) -> None:
         pos = self.pos
-        self._plan = SamplingPlan()  # batches drawn before this transition no longer match the buffer
+        if self._plan.remaining or self._plan.ready:
+            self._drop_plan()  # batches drawn before this transition no longer match the buffer
         super().add(obs, next_obs, action, reward, done, infos)  # type: ignore[misc]
         truncated = np.array([info.get(TIME_LIMIT_KEY, False) for info in infos], dtype=bool)
         self.truncations[pos] = truncated & np.asarray(done, dtype=bool).reshape(-1)
@@ -119,16 +120,19 @@ class GailRelabelMixin:
                 "optimize_memory_usage=True the replay buffer does not keep the real next observation at episode "
                 "ends: use optimize_memory_usage=False, or inputs='sa'"
             )
+        self._drop_plan()
         self.reward_model = reward_model
         self._expert_cache = None
-        self._plan = SamplingPlan()
 
     def plan_samples(self, n_batches: int, batch_size: int) -> None:
         """
         Announce that the next ``n_batches`` calls are ``sample(batch_size, env)`` from one ``train()``, with no
-        transition added and no discriminator update in between (``GailCallback`` calls this after each discriminator
-        round, for the gradient steps SB3 takes next). Those batches are then drawn exactly as one call at a time
-        would draw them, and relabelled together. A call the plan did not announce drops it and samples as usual.
+        transition added and no discriminator update in between (``GailCallback`` calls this at every rollout end,
+        for the gradient steps SB3 takes next). Those batches are then drawn as one call at a time would draw them
+        (the same NumPy and reward-model random streams) and relabelled together, in chunks. A call the plan did not
+        announce (another batch size or ``env``), a new transition or a discriminator update drops the plan: the
+        random streams are rewound to where one-by-one sampling would stand, and sampling goes on one call at a
+        time. A subclass that overrides ``_get_samples`` is never planned for.
 
         :param n_batches: Number of ``sample()`` calls to come (0 cancels the plan)
         :param batch_size: Their batch size
@@ -137,21 +141,69 @@ class GailRelabelMixin:
             raise ValueError(
                 f"Expected n_batches >= 0 and batch_size >= 1, got n_batches={n_batches}, batch_size={batch_size}"
             )
-        self._plan = SamplingPlan(remaining=int(n_batches), batch_size=int(batch_size))
+        self._drop_plan()
+        if type(self)._get_samples is GailRelabelMixin._get_samples:  # type: ignore[comparison-overlap]
+            self._plan = SamplingPlan(remaining=int(n_batches), batch_size=int(batch_size))
 
-    def sample(self, batch_size: int, env: Optional[VecNormalize] = None) -> Any:
+    def sample(self, batch_size: int, env: Optional[VecNormalize] = None) -> Any:  # SB3 types it per buffer class
+        """
+        Sample a batch of stored transitions, relabelled by the reward model (SB3's ``ReplayBuffer.sample``).
+
+        :param batch_size: Number of transitions
+        :param env: ``VecNormalize`` to normalise the observations with, as SB3 does
+        :return: The samples, with the discriminator's rewards
+        """
         plan = self._plan
-        if plan.remaining > 0 and batch_size == plan.batch_size:
-            if not plan.ready or plan.env is not env:
-                observation_space = self.observation_space  # type: ignore[attr-defined]
-                n_batches = min(plan.remaining, chunk_batches(observation_space, batch_size))
-                plan.ready = deque(self._draw_planned(n_batches, batch_size, env))
-                plan.env = env
+        if plan.remaining > 0 and batch_size == plan.batch_size and self.reward_model is not None:
+            n_updates = getattr(self.reward_model, "n_updates", 0)
+            if plan.ready and (plan.env is not env or plan.n_updates != n_updates):
+                self._drop_plan()  # batches relabelled for another env, or by the discriminator before its update
+                return super().sample(batch_size, env)  # type: ignore[misc]
+            if not plan.ready:
+                self._draw_chunk(plan, env)
             plan.remaining -= 1
+            plan.served += 1
             return plan.ready.popleft()
-        if plan.remaining > 0:
-            self._plan = SamplingPlan()  # a call the plan did not announce
+        if plan.remaining > 0 or plan.ready:
+            self._drop_plan()  # a call the plan did not announce
         return super().sample(batch_size, env)  # type: ignore[misc]
+
+    def _n_expert(self, batch_size: int) -> int:
+        """Expert transitions in a policy batch of ``batch_size`` (``policy_expert_fraction`` of it)."""
+        return round(getattr(self.reward_model, "policy_expert_fraction", 0.0) * batch_size)
+
+    def _draw_chunk(self, plan: SamplingPlan, env: Optional[VecNormalize]) -> None:
+        """Draw and relabel the plan's next chunk of batches, keeping what it takes to rewind the random streams."""
+        assert self.reward_model is not None
+        batch_size = plan.batch_size
+        observation_space = self.observation_space  # type: ignore[attr-defined]
+        n_batches = min(plan.remaining, chunk_batches(observation_space, batch_size))
+        plan.numpy_state = np.random.get_state()
+        plan.n_expert = self._n_expert(batch_size)
+        plan.reward_model = self.reward_model
+        plan.generator_state = self.reward_model.generator.get_state() if plan.n_expert > 0 else None
+        rows, envs = [], []
+        for _ in range(n_batches):
+            rows.append(self._batch_indices(batch_size))
+            envs.append(np.random.randint(0, high=self.n_envs, size=(batch_size,)))  # as _get_samples does
+        plan.ready = deque(self._relabelled_batches(np.stack(rows), np.stack(envs), env))
+        plan.env, plan.n_updates, plan.served = env, getattr(self.reward_model, "n_updates", 0), 0
+
+    def _drop_plan(self) -> None:
+        """
+        Forget the plan. Batches drawn but not served are given back: the random streams are rewound to before
+        their chunk, then advanced by the draws of the batches served, as one-by-one sampling would have.
+        """
+        plan = self._plan
+        if plan.ready and plan.numpy_state is not None:
+            np.random.set_state(plan.numpy_state)
+            for _ in range(plan.served):
+                self._batch_indices(plan.batch_size)
+                np.random.randint(0, high=self.n_envs, size=(plan.batch_size,))
+            if plan.reward_model is not None and plan.generator_state is not None:
+                plan.reward_model.generator.set_state(plan.generator_state)
+                plan.reward_model.sample_expert_index(plan.served * plan.n_expert)  # the served batches' expert rows
+        self._plan = SamplingPlan()
 
     def _batch_indices(self, batch_size: int) -> np.ndarray:
         """The rows SB3's ``sample(batch_size)`` draws (``ReplayBuffer.sample``, ``BaseBuffer.sample``)."""
@@ -160,14 +212,6 @@ class GailRelabelMixin:
                 return (np.random.randint(1, self.buffer_size, size=batch_size) + self.pos) % self.buffer_size
             return np.random.randint(0, self.pos, size=batch_size)
         return np.random.randint(0, self.buffer_size if self.full else self.pos, size=batch_size)
-
-    def _draw_planned(self, n_batches: int, batch_size: int, env: Optional[VecNormalize]) -> List[Samples]:
-        """``n_batches`` batches, drawn as ``n_batches`` calls of ``sample(batch_size, env)`` would draw them."""
-        rows, envs = [], []
-        for _ in range(n_batches):
-            rows.append(self._batch_indices(batch_size))
-            envs.append(np.random.randint(0, high=self.n_envs, size=(batch_size,)))  # as _get_samples does
-        return self._relabelled_batches(np.stack(rows), np.stack(envs), env)
 
     def _box_bounds(self, device: th.device) -> Optional[Tuple[th.Tensor, th.Tensor, th.Tensor]]:
         """Bounds of a bounded Box action space (the ones SB3 rescales to [-1, 1]) and their range, else None."""
@@ -229,7 +273,7 @@ class GailRelabelMixin:
         """
         assert self.reward_model is not None
         rows = self._expert_rows(agent)
-        index = th.cat([self.reward_model.sample_expert_index(n_expert) for _ in range(n_batches)])
+        index = self.reward_model.sample_expert_index(n_batches * n_expert)  # the draws of n_batches calls, in order
 
         def join(agent_part: Any, expert_part: Any) -> Any:
             if isinstance(agent_part, dict):
@@ -309,7 +353,7 @@ class GailRelabelMixin:
                 "to model.learn(), or call model.replay_buffer.set_reward_model(reward_model) before training"
             )
         n_batches, batch_size = rows.shape
-        n_expert = round(getattr(self.reward_model, "policy_expert_fraction", 0.0) * batch_size)
+        n_expert = self._n_expert(batch_size)
         keep = batch_size - n_expert
         batch = self._raw_samples(rows[:, :keep].reshape(-1), envs[:, :keep].reshape(-1))
         if n_expert > 0:

@@ -294,7 +294,7 @@ class GailCallback(BaseCallback):
         """
         Tell the replay buffer how many batches the ``train()`` that follows this rollout end samples (SB3's
         ``OffPolicyAlgorithm.learn``: ``gradient_steps``, or the rollout's env steps when it is -1, once past
-        ``learning_starts``), so that it relabels them together.
+        ``learning_starts``), so that it relabels them together (from two batches on).
         """
         model = self.model
         gradient_steps = getattr(model, "gradient_steps", None)
@@ -303,7 +303,8 @@ class GailCallback(BaseCallback):
             return
         if model.num_timesteps > 0 and model.num_timesteps > getattr(model, "learning_starts", 0):
             steps = gradient_steps if gradient_steps >= 0 else model.num_timesteps - self._rollout_start_timesteps
-            replay_buffer.plan_samples(max(0, steps), batch_size)
+            if steps > 1:  # one batch has nothing to batch with
+                replay_buffer.plan_samples(steps, batch_size)
 
     def _log(self, stats: Dict[str, float]) -> None:
         assert self.reward_model is not None

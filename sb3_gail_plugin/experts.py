@@ -29,6 +29,7 @@ from sb3_gail_plugin.hyperparams import (
     ZOO_PPO_HOPPER,
     ZOO_PPO_MUJOCO_DEFAULTS,
     ZOO_SAC,
+    sac_settings,
 )
 from sb3_gail_plugin.transitions import Transitions
 
@@ -120,9 +121,8 @@ def train_expert(
     if progress_bar is None:
         progress_bar = progress_bar_available()
     if _algorithm_class(algo) is SAC:
-        settings = dict(ZOO_SAC.get(env_id, {"n_timesteps": 200_000}))
-        budget = settings.pop("n_timesteps") if total_timesteps is None else total_timesteps
-        settings.pop("n_timesteps", None)
+        settings = sac_settings(env_id)
+        budget = ZOO_SAC.get(env_id, {}).get("n_timesteps", 200_000) if total_timesteps is None else total_timesteps
         sac = SAC("MlpPolicy", make_vec_env(env_id, n_envs=1, seed=seed), seed=seed, verbose=verbose, **settings)
         sac.learn(budget, progress_bar=progress_bar)
         return sac
@@ -173,6 +173,8 @@ def make_expert_demonstrations(
             normalizer = model.get_vec_normalize_env()
             if normalizer is not None:
                 normalizer.save(str(normalizer_path(model_path)))
+            else:  # statistics of an earlier expert saved there would be applied to this one
+                normalizer_path(model_path).unlink(missing_ok=True)
     env = expert_env(env_id, model_path, seed + 1)
     if model_path is None and model.get_vec_normalize_env() is not None:
         env = VecNormalize(env, training=False, norm_reward=False)

@@ -1,8 +1,10 @@
 """Recommended hyperparameters for GAIL with SB3 algorithms, per environment."""
 
+import copy
 from typing import Any, Callable, Dict
 
 import numpy as np
+from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from torch import nn
 
 #: rl-zoo3's published DQN hyperparameters for CartPole-v1 (hyperparams/dqn.yml): what users have
@@ -111,10 +113,12 @@ ZOO_PPO_HOPPER: Dict[str, Any] = dict(
 ZOO_PPO_MUJOCO_DEFAULTS: Dict[str, Any] = {}
 
 
-#: rl-zoo3's MuJoCo defaults for SAC (hyperparams/sac.yml, ``mujoco-defaults``: SB3's SAC defaults, 1M env steps)
+#: rl-zoo3's MuJoCo defaults for SAC (hyperparams/sac.yml, ``mujoco-defaults``: SB3's SAC defaults, 1M env steps).
+#: rl-zoo3 lists them for the -v4 envs only (its -v5 ids fall back to SB3's defaults); here -v5 gets the -v4 settings.
 _ZOO_SAC_MUJOCO: Dict[str, Any] = dict(n_timesteps=1_000_000, learning_starts=10_000)
 
-#: rl-zoo3's published SAC hyperparameters (hyperparams/sac.yml), with their budget ``n_timesteps``
+#: rl-zoo3's published SAC hyperparameters (hyperparams/sac.yml), with their budget ``n_timesteps`` (copy
+#: ``policy_kwargs`` before handing an entry to SB3, which writes into it)
 ZOO_SAC: Dict[str, Dict[str, Any]] = {
     "Pendulum-v1": dict(n_timesteps=20_000, learning_rate=1e-3),
     "MountainCarContinuous-v0": dict(
@@ -129,7 +133,7 @@ ZOO_SAC: Dict[str, Dict[str, Any]] = {
         tau=0.01,
         learning_starts=0,
         use_sde=True,
-        policy_kwargs=dict(log_std_init=-3.67, net_arch=[64, 64]),
+        policy_kwargs=dict(log_std_init=-3.67, net_arch=[64, 64], use_expln=True),
     ),
     **{f"{name}-{version}": dict(_ZOO_SAC_MUJOCO) for name in ("Hopper", "HalfCheetah") for version in ("v4", "v5")},
 }
@@ -149,7 +153,8 @@ for _lunar in ("LunarLanderContinuous-v2", "LunarLanderContinuous-v3"):
     )
 
 
-#: rl-zoo3's MuJoCo defaults for TD3 (hyperparams/td3.yml); ``noise_std`` is the std of its normal action noise
+#: rl-zoo3's MuJoCo defaults for TD3 (hyperparams/td3.yml, -v4 ids; used for -v5 too); ``noise_std`` is the std of
+#: its normal action noise
 _ZOO_TD3_MUJOCO: Dict[str, Any] = dict(
     n_timesteps=1_000_000,
     learning_starts=10_000,
@@ -175,23 +180,56 @@ ZOO_TD3: Dict[str, Dict[str, Any]] = {
         learning_rate=1e-3,
         policy_kwargs=dict(net_arch=[400, 300]),
     ),
+    "MountainCarContinuous-v0": dict(
+        n_timesteps=300_000,
+        noise_type="ornstein-uhlenbeck",
+        noise_std=0.5,
+        gradient_steps=1,
+        train_freq=1,
+        learning_rate=1e-3,
+        batch_size=256,
+        policy_kwargs=dict(net_arch=[400, 300]),
+    ),
     **{f"{name}-{version}": dict(_ZOO_TD3_MUJOCO) for name in ("Hopper", "HalfCheetah") for version in ("v4", "v5")},
 }
+for _lunar in ("LunarLanderContinuous-v2", "LunarLanderContinuous-v3"):
+    ZOO_TD3[_lunar] = dict(
+        n_timesteps=300_000,
+        gamma=0.98,
+        buffer_size=200_000,
+        learning_starts=10_000,
+        noise_std=0.1,
+        gradient_steps=1,
+        train_freq=1,
+        learning_rate=1e-3,
+        policy_kwargs=dict(net_arch=[400, 300]),
+    )
 
 
 def td3_settings(env_id: str, n_actions: int) -> Dict[str, Any]:
     """
-    TD3's keyword arguments from :data:`ZOO_TD3` (SB3's defaults for other envs), with rl-zoo3's normal action
-    noise built, and without the budget ``n_timesteps``.
+    TD3's keyword arguments from :data:`ZOO_TD3` (rl-zoo3's ``default`` for other envs: SB3's TD3 with normal
+    action noise of std 0.1), with the action noise built, and without the budget ``n_timesteps``.
 
     :param env_id: Gymnasium env id
     :param n_actions: Size of the action space
     """
-    from stable_baselines3.common.noise import NormalActionNoise
-
-    settings = dict(ZOO_TD3.get(env_id, {}))
+    settings = copy.deepcopy(ZOO_TD3.get(env_id, dict(noise_std=0.1)))
     settings.pop("n_timesteps", None)
-    noise_std = settings.pop("noise_std", None)
-    if noise_std is not None:
-        settings["action_noise"] = NormalActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
+    noise_type = settings.pop("noise_type", "normal")
+    noise_std = settings.pop("noise_std")
+    noise_class = OrnsteinUhlenbeckActionNoise if noise_type == "ornstein-uhlenbeck" else NormalActionNoise
+    settings["action_noise"] = noise_class(np.zeros(n_actions), noise_std * np.ones(n_actions))
+    return settings
+
+
+def sac_settings(env_id: str) -> Dict[str, Any]:
+    """
+    SAC's keyword arguments from :data:`ZOO_SAC` (SB3's defaults for other envs), a deep copy without the budget
+    ``n_timesteps``.
+
+    :param env_id: Gymnasium env id
+    """
+    settings = copy.deepcopy(ZOO_SAC.get(env_id, {}))
+    settings.pop("n_timesteps", None)
     return settings

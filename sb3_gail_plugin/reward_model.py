@@ -84,8 +84,10 @@ class GailRewardModel:
     :param gradient_penalty: Coefficient of the gradient penalty ``(||grad D(x)|| - 1)^2`` on random
         interpolates ``x`` of expert and agent inputs (DAC); 0 disables it
     :param gradient_penalty_interval: Lazy regularisation: compute the gradient penalty on every
-        ``gradient_penalty_interval``-th discriminator update only, scaled by the interval (its double
-        backward is about half of an update's cost); 1 (default) penalises every update
+        ``gradient_penalty_interval``-th discriminator update only (those whose count since the first is a
+        multiple of it, across rounds), scaled by the interval (its double backward is about half of an
+        update's cost; unlike StyleGAN2's lazy regularisation, Adam's settings are not rescaled); 1 (default)
+        penalises every update
     :param spectral_norm: Spectral normalisation of the discriminator's layers
     :param entropy_coef: Coefficient of an entropy bonus on D's predictions (discourages overconfidence)
     :param label_smoothing: Train on targets ``1 - label_smoothing`` (expert) and ``label_smoothing`` (agent)
@@ -149,8 +151,8 @@ class GailRewardModel:
             ("gradient_penalty_interval", gradient_penalty_interval),
         )
         for name, value in positive_ints:
-            if int(value) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value}")
+            if isinstance(value, bool) or int(value) != value or int(value) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         checks: List[Tuple[bool, str, Any]] = [
             (learning_rate > 0, "learning_rate must be positive", learning_rate),
             (reward_form in REWARD_FORMS, f"reward_form must be one of {REWARD_FORMS}", reward_form),

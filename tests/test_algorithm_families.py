@@ -120,6 +120,7 @@ def test_absorbing_value_folds_exactly_into_the_critic_target(algorithm_class, m
     kind = kinds[rows]
     plain = reward_model.estimate(batch.observations, 2.0 * batch.actions).reshape(-1)  # no fold: env actions
     absorbing_value = reward_model._absorbing_reward().item() / (1.0 - gamma)
+    assert abs(absorbing_value - next_q) > 1.0 and abs(absorbing_value) > 0.5  # a fold that could not go unseen
     expected = np.where(kind == "termination", plain + gamma * absorbing_value, plain + gamma * next_q)
     assert {"step", "termination", "truncation"} <= set(kind)
     np.testing.assert_allclose(targets[0].numpy().reshape(-1), expected, rtol=1e-5, atol=1e-5)

@@ -9,9 +9,9 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, load_demonstrations
 from sb3_gail_plugin.experts import make_expert_demonstrations
-from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE, ZOO_SAC
+from sb3_gail_plugin.hyperparams import GAIL_DQN_CARTPOLE, sac_settings
 
-SAC_PENDULUM = {key: value for key, value in ZOO_SAC["Pendulum-v1"].items() if key != "n_timesteps"}  # rl-zoo3's
+SAC_PENDULUM = sac_settings("Pendulum-v1")  # rl-zoo3's
 
 
 def _train_gail_dqn(demonstrations, seed: int, budget: int):
@@ -60,7 +60,7 @@ PENDULUM_DEMOS = Path(__file__).resolve().parents[1] / "benchmarks" / "experts" 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_gail_sac_learns_pendulum_from_5_expert_episodes(seed):
-    """The continuous path end to end: Box actions stored rescaled, relabelled in env units, absorbing states, mixing."""
+    """The continuous path end to end: Box actions stored rescaled to [-1, 1], relabelled in env units, expert mixing."""
     demos = load_demonstrations(PENDULUM_DEMOS)
     demos = demos[np.arange(np.flatnonzero(demos.dones)[4] + 1)]  # the committed SAC expert's first 5 episodes
     assert np.mean(demos.episode_returns()) > -200

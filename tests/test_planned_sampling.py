@@ -18,7 +18,9 @@ from tests.test_algorithm_families import _pendulum_demos
 from tests.test_buffers import _fill
 
 
-def _buffer(reward_model: GailRewardModel, n_envs: int = 2, optimize_memory_usage: bool = False) -> GailReplayBuffer:
+def _buffer(
+    reward_model: GailRewardModel, n_envs: int = 2, optimize_memory_usage: bool = False, n_steps: int = 120
+) -> GailReplayBuffer:
     env = gym.make("CartPole-v1")
     buffer = GailReplayBuffer(
         300,
@@ -28,7 +30,7 @@ def _buffer(reward_model: GailRewardModel, n_envs: int = 2, optimize_memory_usag
         optimize_memory_usage=optimize_memory_usage,
         handle_timeout_termination=not optimize_memory_usage,
     )
-    _fill(buffer, 120)
+    _fill(buffer, n_steps)
     buffer.set_reward_model(reward_model)
     return buffer
 
@@ -51,13 +53,17 @@ def _draw(buffer, n_batches: int, batch_size: int, planned: bool, env=None, seed
     return [_as_arrays(buffer.sample(batch_size, env=env)) for _ in range(n_batches)]
 
 
-def _assert_same_batches(one_by_one, together) -> None:
+def _assert_same_batches(one_by_one, together, exact: bool = True) -> None:
+    """The same batches; with ``exact=False`` the floats may differ by the rounding of a differently sized forward pass."""
     assert len(one_by_one) == len(together)
     for batch, other in zip(one_by_one, together):
         assert len(batch) == len(other)
         for value, other_value in zip(batch, other):
             assert value.shape == other_value.shape and value.dtype == other_value.dtype
-            np.testing.assert_array_equal(value, other_value)
+            if exact:
+                np.testing.assert_array_equal(value, other_value)
+            else:
+                np.testing.assert_allclose(value, other_value, rtol=1e-5, atol=1e-6)
 
 
 @pytest.fixture
@@ -69,11 +75,14 @@ def reward_model(cartpole_demos):
 
 
 @pytest.mark.parametrize("optimize_memory_usage", [False, True])
-@pytest.mark.parametrize("chunk_bytes", [None, 4_000])  # one chunk, or a chunk per batch or two
-def test_planned_batches_equal_one_by_one(reward_model, optimize_memory_usage, chunk_bytes, monkeypatch):
+@pytest.mark.parametrize("n_steps", [120, 350])  # before and after the buffer (300 rows) wraps around
+@pytest.mark.parametrize("chunk_bytes", [None, 8_000])  # one chunk, or chunks of 3 batches (3 + 3 + 1)
+def test_planned_batches_equal_one_by_one(reward_model, optimize_memory_usage, n_steps, chunk_bytes, monkeypatch):
     if chunk_bytes is not None:
         monkeypatch.setattr(batch_plan, "PLANNED_CHUNK_BYTES", chunk_bytes)
-    buffer = _buffer(reward_model, optimize_memory_usage=optimize_memory_usage)
+        assert batch_plan.chunk_batches(gym.make("CartPole-v1").observation_space, 64) == 3
+    buffer = _buffer(reward_model, optimize_memory_usage=optimize_memory_usage, n_steps=n_steps)
+    assert buffer.full == (n_steps > 300)
     one_by_one = _draw(buffer, 7, 64, planned=False)
     together = _draw(buffer, 7, 64, planned=True)
     _assert_same_batches(one_by_one, together)
@@ -111,6 +120,97 @@ def test_planned_dict_batches_equal_one_by_one(cartpole_demos):
         buffer.add(obs, obs, rng.integers(0, 2, size=(1, 1)), np.ones(1), rng.random(1) < 0.1, [{}])
     buffer.set_reward_model(reward_model)
     _assert_same_batches(_draw(buffer, 4, 16, False), _draw(buffer, 4, 16, True))
+
+
+@pytest.mark.parametrize("drop", ["new transition", "other batch size", "other env", "discriminator update", "new plan"])
+def test_a_dropped_plan_gives_back_the_draws_of_the_batches_it_did_not_serve(reward_model, drop):
+    """
+    A plan of 7 batches (one chunk) is dropped after serving 2: the batches sampled afterwards, and the random streams,
+    are those of sampling one call at a time from the start.
+    """
+    venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
+
+    def run(planned: bool):
+        buffer = _buffer(reward_model)
+        np.random.seed(3)
+        reward_model.generator.manual_seed(3)
+        if planned:
+            buffer.plan_samples(7, 64)
+        batches = [buffer.sample(64) for _ in range(2)]
+        if planned:
+            assert len(buffer._plan.ready) == 5
+        if drop == "new transition":
+            _fill(buffer, 1)  # (draws from its own generator) the batches drawn before it could never hold it
+        elif drop == "other batch size":
+            batches.append(buffer.sample(32))
+        elif drop == "other env":
+            batches.append(buffer.sample(64, env=venv))
+        elif drop == "discriminator update":
+            reward_model.n_updates += 1  # what train() does
+        else:
+            buffer.plan_samples(3, 64)
+        assert not buffer._plan.ready or drop == "discriminator update"  # (that one is seen at the next call)
+        batches += [buffer.sample(64) for _ in range(3)]
+        streams = np.random.get_state()[1].copy(), reward_model.generator.get_state().clone()
+        return [_as_arrays(batch) for batch in batches], streams
+
+    (planned, streams), (one_by_one, expected_streams) = run(True), run(False)
+    _assert_same_batches(one_by_one, planned)
+    np.testing.assert_array_equal(streams[0], expected_streams[0])
+    assert th.equal(streams[1], expected_streams[1])
+
+
+def test_batches_made_of_expert_rows_only(cartpole_demos):
+    env = gym.make("CartPole-v1")
+    model = GailRewardModel(env.observation_space, env.action_space, cartpole_demos, gamma=0.99, policy_expert_fraction=0.6)
+    buffer = _buffer(model)
+    one_by_one = _draw(buffer, 4, 1, planned=False)  # round(0.6 * 1) = 1: no agent row at all
+    # a forward pass on 1 row takes another path than on 4 (matrix-vector): the rewards are equal up to rounding
+    _assert_same_batches(one_by_one, _draw(buffer, 4, 1, planned=True), exact=False)
+
+
+class AugmentingBuffer(GailReplayBuffer):
+    def _get_samples(self, batch_inds, env=None):
+        samples = super()._get_samples(batch_inds, env)
+        return samples._replace(rewards=samples.rewards + 100.0)
+
+
+def test_a_subclass_that_overrides_get_samples_is_never_planned_for(reward_model):
+    env = gym.make("CartPole-v1")
+    buffer = AugmentingBuffer(300, env.observation_space, env.action_space, n_envs=2)
+    _fill(buffer, 120)
+    buffer.set_reward_model(reward_model)
+    buffer.plan_samples(4, 64)
+    assert buffer._plan.remaining == 0
+    augmented = _draw(buffer, 1, 64, planned=False)[0]
+    plain = _draw(_buffer(reward_model), 1, 64, planned=False)[0]
+    np.testing.assert_allclose(augmented[-1], plain[-1] + 100.0, rtol=1e-6)  # its _get_samples ran
+
+
+def test_learning_is_the_same_with_and_without_plans(cartpole_demos, monkeypatch):
+    """Whole learn() runs: the parameters come out the same whether GailCallback's plans are followed or not."""
+
+    def train(plans: bool) -> List[np.ndarray]:
+        if not plans:
+            monkeypatch.setattr(GailReplayBuffer, "plan_samples", lambda self, n_batches, batch_size: None)
+        model = DQN(
+            "MlpPolicy",
+            "CartPole-v1",
+            replay_buffer_class=GailReplayBuffer,
+            learning_starts=100,
+            train_freq=64,
+            gradient_steps=32,
+            batch_size=32,
+            policy_kwargs=dict(net_arch=[16]),
+            seed=0,
+        )
+        model.learn(700, callback=GailCallback(cartpole_demos, update_per_collect=5, seed=0))
+        monkeypatch.undo()
+        return [parameter.detach().numpy().copy() for parameter in model.policy.parameters()]
+
+    with_plans, without = train(True), train(False)
+    for parameter, other in zip(with_plans, without):
+        np.testing.assert_array_equal(parameter, other)
 
 
 def test_plan_is_dropped_by_new_transitions_and_unannounced_calls(reward_model):

@@ -172,6 +172,8 @@ def test_collected_data_with_wrong_shape_is_refused_at_train(cartpole_spaces, ca
         ({"update_per_collect": -1}, "update_per_collect"),
         ({"learning_rate": 0}, "learning_rate"),
         ({"hidden_dims": []}, "hidden_dims"),
+        ({"gradient_penalty_interval": 0}, "gradient_penalty_interval must be a positive integer, got 0"),
+        ({"gradient_penalty_interval": 2.5}, "gradient_penalty_interval must be a positive integer, got 2.5"),
     ],
 )
 def test_bad_arguments(cartpole_spaces, cartpole_demos, kwargs, message):
@@ -241,3 +243,48 @@ def test_collect_data_accepts_a_batch_or_transition_dicts(cartpole_spaces, cartp
     np.testing.assert_array_equal(model.agent_data.observations[10:], batch.observations)
     with pytest.raises(TypeError, match="needs observations, actions"):
         model.collect_data(batch.observations, batch.actions)
+
+
+def _first_weight(model: GailRewardModel) -> th.Tensor:
+    return model.discriminator.net[0].weight
+
+
+def test_lazy_gradient_penalty_every_k_updates_scaled_by_k(cartpole_spaces, cartpole_demos, tmp_path, monkeypatch):
+    penalised = []
+
+    def penalty(self, expert_inputs, agent_inputs, real):  # a penalty whose gradient is 1 on every first-layer weight
+        penalised.append(self)
+        return _first_weight(self).sum()
+
+    monkeypatch.setattr(GailRewardModel, "_gradient_penalty", penalty)
+    agent = _agent_batch(cartpole_demos)
+    steps = {}
+    for interval in (1, 3):
+        model = GailRewardModel(
+            *cartpole_spaces,
+            cartpole_demos,
+            update_per_collect=1,
+            gradient_penalty=0.5,
+            gradient_penalty_interval=interval,
+            seed=0,
+        )
+        model.optimizer = th.optim.SGD(model.discriminator.parameters(), lr=1.0)  # the step is the gradient
+        before = _first_weight(model).detach().clone()
+        model.train(agent)
+        steps[interval] = before - _first_weight(model).detach()
+    # update 0 is penalised either way, with 0.5 * 3 instead of 0.5 * 1: the gradients differ by 1.0 on every weight
+    th.testing.assert_close(steps[3] - steps[1], th.full_like(steps[1], 1.0))
+
+    # which updates: 4 per round, every 3rd counted from the first, across rounds and through save/load
+    penalised.clear()
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, update_per_collect=4, gradient_penalty_interval=3, seed=0)
+    stats = model.train(agent)  # updates 0-3: 0 and 3
+    assert len(penalised) == 2 and "grad_penalty" in stats
+    model.save(tmp_path / "gail.pt")
+    loaded = GailRewardModel.load(tmp_path / "gail.pt", device="cpu")
+    assert loaded.gradient_penalty_interval == 3 and loaded.n_updates == 4
+    loaded.train(agent)  # updates 4-7: 6 only
+    assert len(penalised) == 3
+    quiet = GailRewardModel(*cartpole_spaces, cartpole_demos, update_per_collect=2, gradient_penalty_interval=5, seed=0)
+    quiet.n_updates = 1
+    assert "grad_penalty" not in quiet.train(agent)  # updates 1-2: no penalty, so none reported
