@@ -302,12 +302,15 @@ def run_imitation_gail_ppo(
     )
 
 
-def run_imitation_gail_dqn(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:
-    """imitation's GAIL with a DQN generator: the same DQN hyperparameters as ours, 2048 env steps per round."""
-
-    def make_learner(venv: Any) -> BaseAlgorithm:
-        return DQN("MlpPolicy", venv, seed=seed, **dqn_settings(env_id, "recommended"))
-
+def _run_imitation_gail_off_policy(
+    env_id: str,
+    demos: Transitions,
+    seed: int,
+    budget: int,
+    evaluator: Evaluator,
+    make_learner: Callable[[Any], BaseAlgorithm],
+) -> None:
+    """imitation's GAIL with an off-policy generator: 1 env, 2048 env steps per round, its tutorial's discriminator."""
     _run_imitation_gail(
         env_id,
         demos,
@@ -321,6 +324,15 @@ def run_imitation_gail_dqn(env_id: str, demos: Transitions, seed: int, budget: i
         gen_replay_buffer_capacity=2048,
         n_disc_updates_per_round=8,
     )
+
+
+def run_imitation_gail_dqn(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:
+    """imitation's GAIL with a DQN generator: the same DQN hyperparameters as ours, 2048 env steps per round."""
+
+    def make_learner(venv: Any) -> BaseAlgorithm:
+        return DQN("MlpPolicy", venv, seed=seed, **dqn_settings(env_id, "recommended"))
+
+    _run_imitation_gail_off_policy(env_id, demos, seed, budget, evaluator, make_learner)
 
 
 def run_imitation_gail_sac(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:
@@ -329,19 +341,7 @@ def run_imitation_gail_sac(env_id: str, demos: Transitions, seed: int, budget: i
     def make_learner(venv: Any) -> BaseAlgorithm:
         return SAC("MlpPolicy", venv, seed=seed, **continuous_settings(env_id, "sac"))
 
-    _run_imitation_gail(
-        env_id,
-        demos,
-        seed,
-        budget,
-        evaluator,
-        make_learner,
-        n_envs=1,
-        demo_batch_size=1024,
-        gen_train_timesteps=2048,
-        gen_replay_buffer_capacity=2048,
-        n_disc_updates_per_round=8,
-    )
+    _run_imitation_gail_off_policy(env_id, demos, seed, budget, evaluator, make_learner)
 
 
 def run_bc(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:

@@ -168,18 +168,21 @@ _ZOO_TD3_MUJOCO: Dict[str, Any] = dict(
 
 #: rl-zoo3's published TD3 hyperparameters (hyperparams/td3.yml), with their budget ``n_timesteps`` and ``noise_std``,
 #: the std of the normal action noise (``noise_type: normal``), which :func:`td3_settings` turns into SB3's
+# rl-zoo3's TD3 settings for Pendulum-v1 and LunarLanderContinuous, which differ only in their budget
+_ZOO_TD3_SMALL: Dict[str, Any] = dict(
+    gamma=0.98,
+    buffer_size=200_000,
+    learning_starts=10_000,
+    noise_std=0.1,
+    gradient_steps=1,
+    train_freq=1,
+    learning_rate=1e-3,
+    policy_kwargs=dict(net_arch=[400, 300]),
+)
 ZOO_TD3: Dict[str, Dict[str, Any]] = {
-    "Pendulum-v1": dict(
-        n_timesteps=20_000,
-        gamma=0.98,
-        buffer_size=200_000,
-        learning_starts=10_000,
-        noise_std=0.1,
-        gradient_steps=1,
-        train_freq=1,
-        learning_rate=1e-3,
-        policy_kwargs=dict(net_arch=[400, 300]),
-    ),
+    "Pendulum-v1": dict(n_timesteps=20_000, **_ZOO_TD3_SMALL),
+    "LunarLanderContinuous-v2": dict(n_timesteps=300_000, **_ZOO_TD3_SMALL),
+    "LunarLanderContinuous-v3": dict(n_timesteps=300_000, **_ZOO_TD3_SMALL),
     "MountainCarContinuous-v0": dict(
         n_timesteps=300_000,
         noise_type="ornstein-uhlenbeck",
@@ -192,18 +195,6 @@ ZOO_TD3: Dict[str, Dict[str, Any]] = {
     ),
     **{f"{name}-{version}": dict(_ZOO_TD3_MUJOCO) for name in ("Hopper", "HalfCheetah") for version in ("v4", "v5")},
 }
-for _lunar in ("LunarLanderContinuous-v2", "LunarLanderContinuous-v3"):
-    ZOO_TD3[_lunar] = dict(
-        n_timesteps=300_000,
-        gamma=0.98,
-        buffer_size=200_000,
-        learning_starts=10_000,
-        noise_std=0.1,
-        gradient_steps=1,
-        train_freq=1,
-        learning_rate=1e-3,
-        policy_kwargs=dict(net_arch=[400, 300]),
-    )
 
 
 def td3_settings(env_id: str, n_actions: int) -> Dict[str, Any]:
