@@ -33,13 +33,15 @@ ENV_ID = "Pendulum-v1"
 
 
 def rescaled_env() -> gym.Env:
-    return gym.wrappers.RescaleAction(gym.make(ENV_ID), -1.0, 1.0)
+    return gym.wrappers.RescaleAction(gym.make(ENV_ID), np.full(1, -1.0, np.float32), np.full(1, 1.0, np.float32))
 
 
 def run(units: str, demos: Transitions, seed: int, steps: int, every: int) -> List[float]:
     """True returns every ``every`` env steps of GAIL-SAC (rl-zoo3's Pendulum settings) with the given action units."""
     if units == "rescaled":
-        high = gym.make(ENV_ID).action_space.high
+        space = gym.make(ENV_ID).action_space
+        assert isinstance(space, gym.spaces.Box)
+        high = space.high
         assert demos.actions is not None
         demos = Transitions(
             observations=demos.observations,

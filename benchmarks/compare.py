@@ -25,7 +25,7 @@ import numpy as np
 import stable_baselines3
 import torch as th
 
-from benchmarks.methods import METHODS, NEEDS_DEMOS, run
+from benchmarks.methods import METHODS, NEEDS_DEMOS, method_fits, run
 from benchmarks.report import FIELDS, markdown_tables, plot, read_csv
 from sb3_gail_plugin import Transitions, load_demonstrations
 from sb3_gail_plugin.experts import make_expert_demonstrations
@@ -155,6 +155,9 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                 for method in args.methods:
                     if method not in NEEDS_DEMOS and n_demos != args.n_demos[0]:
                         continue  # the true-reward learner does not depend on the demonstrations
+                    if not method_fits(method, env_id):
+                        print(f"[{env_id} | {method}] skipped: its learner does not take this env's actions")
+                        continue
                     for seed in args.seeds:
                         if (env_id, n_demos, method, seed) in done:
                             print(f"[{env_id} | {n_demos} demos | {method} | seed {seed}] kept from {csv_path}")

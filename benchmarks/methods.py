@@ -154,7 +154,7 @@ def continuous_settings(env_id: str, algorithm: str) -> Dict[str, Any]:
     """rl-zoo3's SAC or TD3 hyperparameters for ``env_id`` (SB3's defaults where it has none), without the budget."""
     if algorithm == "td3":
         env = gym.make(env_id)
-        n_actions = int(np.prod(env.action_space.shape))
+        n_actions = int(np.prod(env.action_space.shape or ()))
         env.close()
         return td3_settings(env_id, n_actions)
     return sac_settings(env_id)
@@ -399,6 +399,19 @@ NEEDS_DEMOS = {
     "ours_td3",
     "ours_sac_plain_gail",
 }
+# Methods whose learner takes only Box actions (SAC, TD3) or only Discrete ones (DQN)
+BOX_ONLY = {"imitation_gail_sac", "ours_sac", "ours_td3", "ours_sac_plain_gail", "sac_true_reward", "td3_true_reward"}
+DISCRETE_ONLY = {"ours", "ours_zoo_dqn", "ours_plain_gail", "imitation_gail_dqn", "dqn_true_reward", "dqn_true_reward_zoo"}
+
+
+def method_fits(method: str, env_id: str) -> bool:
+    """Whether ``method``'s learner takes ``env_id``'s actions (SAC and TD3 need Box actions, DQN Discrete ones)."""
+    env = gym.make(env_id)
+    is_box = isinstance(env.action_space, gym.spaces.Box)
+    env.close()
+    return not ((method in BOX_ONLY and not is_box) or (method in DISCRETE_ONLY and is_box))
+
+
 # On-policy learners need more env steps than the off-policy methods: give them 3x the budget
 BUDGET_FACTOR: Dict[str, int] = {
     "imitation_gail_ppo": 3,
