@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, List, Optional, Union
+from typing import Any, Callable, Deque, List, Optional, Union
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
@@ -42,6 +43,8 @@ class SamplingPlan:
     :param reward_model: The reward model whose generator drew the current chunk's expert rows
     :param generator_state: The generator's state before the current chunk was drawn
     :param n_expert: Expert rows per batch of the current chunk
+    :param numpy_state_drawn: NumPy's global random state right after the current chunk was drawn
+    :param generator_state_drawn: The generator's state right after the current chunk was drawn
     """
 
     remaining: int = 0
@@ -54,6 +57,35 @@ class SamplingPlan:
     reward_model: Optional[Any] = None
     generator_state: Optional[th.Tensor] = None
     n_expert: int = 0
+    numpy_state_drawn: Optional[Any] = None
+    generator_state_drawn: Optional[th.Tensor] = None
+
+    def give_back(self, redraw_batch: Callable[[], None]) -> None:
+        """
+        Give back the current chunk's batches that were drawn but not served: each random stream that nothing else
+        has drawn from since the chunk was drawn is rewound to before the chunk, then advanced by the draws of the
+        batches served, so that it stands where one-by-one sampling would have left it. A stream something else drew
+        from in between (an exploration step, the discriminator's training) is left as it is: those draws are kept.
+
+        :param redraw_batch: Makes the NumPy draws of one batch again
+        """
+        if self.numpy_state is not None and same_numpy_state(self.numpy_state_drawn):
+            np.random.set_state(self.numpy_state)
+            for _ in range(self.served):
+                redraw_batch()
+        reward_model, before, drawn = self.reward_model, self.generator_state, self.generator_state_drawn
+        if reward_model is not None and before is not None and drawn is not None:
+            if th.equal(reward_model.generator.get_state(), drawn):
+                reward_model.generator.set_state(before)
+                reward_model.sample_expert_index(self.served * self.n_expert)  # the served batches' expert rows
+
+
+def same_numpy_state(state: Optional[Any]) -> bool:
+    """Whether NumPy's global random state is still ``state`` (as ``np.random.get_state()`` returned it)."""
+    if state is None:
+        return False
+    now: Any = np.random.get_state()
+    return bool(now[0] == state[0] and np.array_equal(now[1], state[1]) and tuple(now[2:]) == tuple(state[2:]))
 
 
 def chunk_batches(observation_space: spaces.Space, batch_size: int) -> int:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch as th
@@ -13,21 +12,12 @@ from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_gail_plugin.batch_plan import Samples, SamplingPlan, chunk_batches, interleave, split_batches
+from sb3_gail_plugin.action_units import BoxActionUnits
+from sb3_gail_plugin.batch_plan import Samples, SamplingPlan, chunk_batches, split_batches
+from sb3_gail_plugin.expert_mixing import ExpertRows
 from sb3_gail_plugin.obs_normalization import normalize_obs_tensor
 from sb3_gail_plugin.reward_model import GailRewardModel
 from sb3_gail_plugin.transitions import TIME_LIMIT_KEY, Transitions, index_obs
-
-
-@dataclass
-class ExpertRows:
-    """A reward model's real expert transitions in a replay buffer's layout and device, for expert mixing."""
-
-    reward_model: GailRewardModel
-    observations: Any
-    actions: th.Tensor
-    next_observations: Any
-    terminals: th.Tensor
 
 
 class GailRelabelMixin:
@@ -78,8 +68,8 @@ class GailRelabelMixin:
         self._clear_caches()
 
     def _clear_caches(self) -> None:
-        """Forget the Box bounds and expert rows kept for sampling (rebuilt when needed; never pickled)."""
-        self._bounds: Dict[th.device, Tuple[th.Tensor, th.Tensor, th.Tensor]] = {}
+        """Forget the action units, expert rows and plan kept for sampling (rebuilt when needed; never pickled)."""
+        self._action_units = BoxActionUnits(self.action_space)
         self._expert_cache: Optional[ExpertRows] = None
         self._plan = SamplingPlan()
 
@@ -132,7 +122,8 @@ class GailRelabelMixin:
         (the same NumPy and reward-model random streams) and relabelled together, in chunks. A call the plan did not
         announce (another batch size or ``env``), a new transition or a discriminator update drops the plan: the
         random streams are rewound to where one-by-one sampling would stand, and sampling goes on one call at a
-        time. A subclass that overrides ``_get_samples`` is never planned for.
+        time. A subclass that overrides ``_get_samples``, or a reward model without an ``n_updates`` count, is never
+        planned for.
 
         :param n_batches: Number of ``sample()`` calls to come (0 cancels the plan)
         :param batch_size: Their batch size
@@ -142,7 +133,9 @@ class GailRelabelMixin:
                 f"Expected n_batches >= 0 and batch_size >= 1, got n_batches={n_batches}, batch_size={batch_size}"
             )
         self._drop_plan()
-        if type(self)._get_samples is GailRelabelMixin._get_samples:  # type: ignore[comparison-overlap]
+        plannable = type(self)._get_samples is GailRelabelMixin._get_samples  # type: ignore[comparison-overlap]
+        # without an update count, a discriminator update between two calls could not be seen
+        if plannable and hasattr(self.reward_model, "n_updates"):
             self._plan = SamplingPlan(remaining=int(n_batches), batch_size=int(batch_size))
 
     def sample(self, batch_size: int, env: Optional[VecNormalize] = None) -> Any:  # SB3 types it per buffer class
@@ -156,8 +149,10 @@ class GailRelabelMixin:
         plan = self._plan
         if plan.remaining > 0 and batch_size == plan.batch_size and self.reward_model is not None:
             n_updates = getattr(self.reward_model, "n_updates", 0)
-            if plan.ready and (plan.env is not env or plan.n_updates != n_updates):
-                self._drop_plan()  # batches relabelled for another env, or by the discriminator before its update
+            stale = plan.env is not env or plan.n_updates != n_updates or plan.reward_model is not self.reward_model
+            if plan.ready and stale:
+                # batches relabelled for another env, or by another discriminator or this one before its update
+                self._drop_plan()
                 return super().sample(batch_size, env)  # type: ignore[misc]
             if not plan.ready:
                 self._draw_chunk(plan, env)
@@ -188,22 +183,28 @@ class GailRelabelMixin:
             envs.append(np.random.randint(0, high=self.n_envs, size=(batch_size,)))  # as _get_samples does
         plan.ready = deque(self._relabelled_batches(np.stack(rows), np.stack(envs), env))
         plan.env, plan.n_updates, plan.served = env, getattr(self.reward_model, "n_updates", 0), 0
+        plan.numpy_state_drawn = np.random.get_state()
+        plan.generator_state_drawn = self.reward_model.generator.get_state() if plan.n_expert > 0 else None
 
     def _drop_plan(self) -> None:
         """
-        Forget the plan. Batches drawn but not served are given back: the random streams are rewound to before
-        their chunk, then advanced by the draws of the batches served, as one-by-one sampling would have.
+        Forget the plan, giving back the batches drawn but not served (:meth:`SamplingPlan.give_back`): the random
+        streams stand where one-by-one sampling would have left them, unless something else drew from them since.
         """
         plan = self._plan
-        if plan.ready and plan.numpy_state is not None:
-            np.random.set_state(plan.numpy_state)
-            for _ in range(plan.served):
+        if plan.ready:
+
+            def redraw_batch() -> None:
                 self._batch_indices(plan.batch_size)
                 np.random.randint(0, high=self.n_envs, size=(plan.batch_size,))
-            if plan.reward_model is not None and plan.generator_state is not None:
-                plan.reward_model.generator.set_state(plan.generator_state)
-                plan.reward_model.sample_expert_index(plan.served * plan.n_expert)  # the served batches' expert rows
+
+            plan.give_back(redraw_batch)
         self._plan = SamplingPlan()
+
+    def reset(self) -> None:
+        """Empty the buffer (SB3's ``reset``), dropping any planned batches first."""
+        self._drop_plan()
+        super().reset()  # type: ignore[misc]
 
     def _batch_indices(self, batch_size: int) -> np.ndarray:
         """The rows SB3's ``sample(batch_size)`` draws (``ReplayBuffer.sample``, ``BaseBuffer.sample``)."""
@@ -213,57 +214,13 @@ class GailRelabelMixin:
             return np.random.randint(0, self.pos, size=batch_size)
         return np.random.randint(0, self.buffer_size if self.full else self.pos, size=batch_size)
 
-    def _box_bounds(self, device: th.device) -> Optional[Tuple[th.Tensor, th.Tensor, th.Tensor]]:
-        """Bounds of a bounded Box action space (the ones SB3 rescales to [-1, 1]) and their range, else None."""
-        space = self.action_space
-        if not (isinstance(space, spaces.Box) and space.is_bounded()):
-            return None
-        if device not in self._bounds:
-            low = th.as_tensor(space.low, device=device, dtype=th.float32)
-            high = th.as_tensor(space.high, device=device, dtype=th.float32)
-            self._bounds[device] = (low, high, high - low)
-        return self._bounds[device]
-
     def _env_actions(self, actions: th.Tensor) -> th.Tensor:
-        """SB3 off-policy algorithms store Box actions rescaled to [-1, 1]: map them back to the env's bounds."""
-        bounds = self._box_bounds(actions.device)
-        if bounds is None:
-            return actions
-        low, _, scale = bounds
-        return low + 0.5 * (actions.reshape(-1, *low.shape).float() + 1.0) * scale
+        """Stored actions in the env's units (SB3 off-policy algorithms store Box actions rescaled to [-1, 1])."""
+        return self._action_units.to_env(actions)
 
     def _buffer_actions(self, actions: th.Tensor) -> th.Tensor:
         """Inverse of :meth:`_env_actions`: env actions in the layout and units the buffer stores."""
-        bounds = self._box_bounds(actions.device)
-        if bounds is not None:
-            low, _, scale = bounds
-            actions = 2.0 * (actions.float() - low) / scale - 1.0
-        return actions.reshape(actions.shape[0], -1)
-
-    def _expert_rows(self, agent: Dict[str, Any]) -> ExpertRows:
-        """
-        The reward model's real expert transitions in the layout, dtypes and device of the agent tensors ``agent``
-        (observations, actions in buffer units, next observations, dones): built once per reward model, as views
-        of the reward model's tensors where nothing needs converting.
-        """
-        reward_model = self.reward_model
-        assert reward_model is not None
-        if self._expert_cache is None or self._expert_cache.reward_model is not reward_model:
-
-            def like(expert: Any, reference: Any) -> Any:
-                if isinstance(reference, dict):
-                    return {key: like(expert[key], reference[key]) for key in reference}
-                return expert.to(device=reference.device, dtype=reference.dtype).reshape(-1, *reference.shape[1:])
-
-            obs, actions, next_obs, terminals = reward_model.expert_transitions()
-            self._expert_cache = ExpertRows(
-                reward_model=reward_model,
-                observations=like(obs, agent["observations"]),
-                actions=like(self._buffer_actions(actions), agent["actions"]),
-                next_observations=like(next_obs, agent["next_observations"]),
-                terminals=like(terminals, agent["dones"]),
-            )
-        return self._expert_cache
+        return self._action_units.to_buffer(actions)
 
     def _mix_expert(self, agent: Dict[str, Any], n_batches: int, n_expert: int) -> Dict[str, Any]:
         """
@@ -272,22 +229,9 @@ class GailRelabelMixin:
         (their rewards are relabelled like the agent ones).
         """
         assert self.reward_model is not None
-        rows = self._expert_rows(agent)
-        index = self.reward_model.sample_expert_index(n_batches * n_expert)  # the draws of n_batches calls, in order
-
-        def join(agent_part: Any, expert_part: Any) -> Any:
-            if isinstance(agent_part, dict):
-                return {key: join(agent_part[key], expert_part[key]) for key in agent_part}
-            return interleave(agent_part, expert_part[index.to(expert_part.device)], n_batches)
-
-        terminals = rows.terminals
-        return dict(
-            observations=join(agent["observations"], rows.observations),
-            actions=join(agent["actions"], rows.actions),
-            next_observations=join(agent["next_observations"], rows.next_observations),
-            dones=join(agent["dones"], terminals),
-            terminations=join(agent["terminations"], terminals),
-        )
+        if self._expert_cache is None or self._expert_cache.reward_model is not self.reward_model:
+            self._expert_cache = ExpertRows.like(self.reward_model, agent, self._buffer_actions)
+        return self._expert_cache.mix_into(agent, n_batches, n_expert)
 
     def _stored(self, rows: np.ndarray, envs: np.ndarray) -> Dict[str, Any]:
         """
@@ -388,6 +332,7 @@ class GailRelabelMixin:
         :param window: Sample only among the most recent ``window`` transitions (all envs together)
         :return: The transitions, with their episode ends and time-limit truncations
         """
+        self._drop_plan()  # planned batches are drawn before these rows, as one-by-one sampling would draw them
         if self.optimize_memory_usage:
             # row pos - 1 is the newest valid one (its next observation is row pos); once the buffer is
             # full, row pos is not valid: its observation was overwritten by row pos - 1's next observation
@@ -413,7 +358,7 @@ class GailRelabelMixin:
         state = self.__dict__.copy()
         # The discriminator is not pickled with the buffer: GailCallback re-attaches it after a load
         state["reward_model"] = None
-        state.pop("_bounds", None)
+        state.pop("_action_units", None)
         state.pop("_expert_cache", None)
         state.pop("_plan", None)
         return state

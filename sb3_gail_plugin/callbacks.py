@@ -6,6 +6,7 @@ import os
 import warnings
 from typing import Any, Dict, Optional
 
+import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -280,6 +281,8 @@ class GailCallback(BaseCallback):
         if replay_buffer.reward_model is not self.reward_model:
             # e.g. after model.load_replay_buffer(): the reward model is not pickled with the buffer
             replay_buffer.set_reward_model(self.reward_model)
+        # batches a train() planned but did not sample are given back before the discriminator draws its own
+        replay_buffer.plan_samples(0, 1)
         if self.reward_model.ready_to_train():
             agent_data = None
             if self.reward_model.agent_data_source == "replay":
@@ -299,12 +302,13 @@ class GailCallback(BaseCallback):
         model = self.model
         gradient_steps = getattr(model, "gradient_steps", None)
         batch_size = getattr(model, "batch_size", None)
-        if not isinstance(gradient_steps, int) or not isinstance(batch_size, int) or batch_size < 1:
+        integers = (int, np.integer)
+        if not isinstance(gradient_steps, integers) or not isinstance(batch_size, integers) or batch_size < 1:
             return
         if model.num_timesteps > 0 and model.num_timesteps > getattr(model, "learning_starts", 0):
             steps = gradient_steps if gradient_steps >= 0 else model.num_timesteps - self._rollout_start_timesteps
             if steps > 1:  # one batch has nothing to batch with
-                replay_buffer.plan_samples(steps, batch_size)
+                replay_buffer.plan_samples(int(steps), int(batch_size))
 
     def _log(self, stats: Dict[str, float]) -> None:
         assert self.reward_model is not None

@@ -5,6 +5,7 @@ Command line::
 
     python -m sb3_gail_plugin.experts --env CartPole-v1 --n-episodes 10 --out demos/CartPole-v1.npz
     python -m sb3_gail_plugin.experts --env Pendulum-v1 --algo sac --n-episodes 10 --out demos/Pendulum-v1.npz
+    python -m sb3_gail_plugin.experts --env Hopper-v5 --algo sac --checkpoint --out demos/Hopper-v5.npz  # resumable
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from typing import Any, Dict, Optional, Type, Union
 import numpy as np
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_gail_plugin.demonstrations import collect_demonstrations, save_demonstrations
@@ -97,6 +100,60 @@ def _algorithm_class(algo: str) -> Type[BaseAlgorithm]:
     return EXPERT_ALGORITHMS[algo]
 
 
+class ExpertCheckpoint(BaseCallback):
+    """
+    Save a training expert every ``every`` env steps to ``directory``: the model, its replay buffer (off-policy
+    algorithms) and its ``VecNormalize`` statistics (where it has them), so that :func:`train_expert` can resume a
+    long run (``resume_from``) after an interruption.
+
+    :param directory: Where the checkpoint goes (overwritten each time)
+    :param every: Env steps between checkpoints
+    """
+
+    def __init__(self, directory: Union[str, os.PathLike[str]], every: int = 50_000) -> None:
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"Expected every >= 1 env steps between checkpoints, got {every}")
+        self.directory = Path(directory)
+        self.every = int(every)
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        self._last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps - self._last >= self.every:
+            self._last = self.num_timesteps
+            save_checkpoint(self.model, self.directory)
+        return True
+
+
+def save_checkpoint(model: BaseAlgorithm, directory: Union[str, os.PathLike[str]]) -> None:
+    """
+    Write ``model`` (``model.zip``), its replay buffer (``replay_buffer.pkl``) and its ``VecNormalize`` statistics
+    (``vecnormalize.pkl``) to ``directory``; the model is written last, so a checkpoint with a ``model.zip`` is whole.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "model.zip").unlink(missing_ok=True)
+    if isinstance(model, OffPolicyAlgorithm):
+        model.save_replay_buffer(directory / "replay_buffer.pkl")
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None:
+        normalizer.save(str(directory / "vecnormalize.pkl"))
+    model.save(directory / "model.zip")
+
+
+def _resume(model_class: Type[BaseAlgorithm], directory: Path, env: VecEnv) -> BaseAlgorithm:
+    """The model checkpointed in ``directory`` by :func:`save_checkpoint`, on ``env``, with its replay buffer."""
+    if (directory / "vecnormalize.pkl").exists():
+        env = VecNormalize.load(str(directory / "vecnormalize.pkl"), env)
+    model = model_class.load(directory / "model.zip", env=env)
+    if isinstance(model, OffPolicyAlgorithm) and (directory / "replay_buffer.pkl").exists():
+        model.load_replay_buffer(directory / "replay_buffer.pkl")
+    return model
+
+
 def train_expert(
     env_id: str,
     total_timesteps: Optional[int] = None,
@@ -104,6 +161,8 @@ def train_expert(
     verbose: int = 0,
     progress_bar: Optional[bool] = None,
     algo: str = "ppo",
+    checkpoint_dir: Optional[Union[str, os.PathLike[str]]] = None,
+    checkpoint_every: int = 50_000,
 ) -> BaseAlgorithm:
     """
     Train an expert on ``env_id``: PPO (rl-zoo3's tuned settings where we ship them, SB3 defaults otherwise) or
@@ -116,25 +175,40 @@ def train_expert(
     :param progress_bar: Show SB3's progress bar; ``None`` (default): shown when ``tqdm`` and ``rich``
         are installed (``pip install tqdm rich``), left out otherwise
     :param algo: ``"ppo"`` or ``"sac"``
+    :param checkpoint_dir: Save the run there every ``checkpoint_every`` env steps (:class:`ExpertCheckpoint`), and
+        resume it from there when a checkpoint is already there (the env and random streams start afresh on
+        resumption, so a resumed run is not bit-identical to an uninterrupted one)
+    :param checkpoint_every: Env steps between checkpoints
     :return: The trained model
     """
     if progress_bar is None:
         progress_bar = progress_bar_available()
-    if _algorithm_class(algo) is SAC:
-        settings = sac_settings(env_id)
+    model_class = _algorithm_class(algo)
+    if model_class is SAC:
+        params = sac_settings(env_id)
         budget = ZOO_SAC.get(env_id, {}).get("n_timesteps", 200_000) if total_timesteps is None else total_timesteps
-        sac = SAC("MlpPolicy", make_vec_env(env_id, n_envs=1, seed=seed), seed=seed, verbose=verbose, **settings)
-        sac.learn(budget, progress_bar=progress_bar)
-        return sac
-    params = dict(EXPERT_PPO_HYPERPARAMS.get(env_id, {"n_envs": 8, "total_timesteps": 200_000}))
-    n_envs = params.pop("n_envs")
-    budget = params.pop("total_timesteps") if total_timesteps is None else total_timesteps
-    params.pop("total_timesteps", None)
-    env: VecEnv = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-    if params.pop("normalize", False):
-        env = VecNormalize(env, gamma=params.get("gamma", 0.99))  # rl-zoo3 discounts the reward statistics with PPO's gamma
-    model = PPO("MlpPolicy", env, seed=seed, verbose=verbose, **params)
-    model.learn(budget, progress_bar=progress_bar)
+        env: VecEnv = make_vec_env(env_id, n_envs=1, seed=seed)
+    else:
+        params = dict(EXPERT_PPO_HYPERPARAMS.get(env_id, {"n_envs": 8, "total_timesteps": 200_000}))
+        n_envs = params.pop("n_envs")
+        budget = params.pop("total_timesteps") if total_timesteps is None else total_timesteps
+        params.pop("total_timesteps", None)
+        env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
+        if params.pop("normalize", False):
+            env = VecNormalize(env, gamma=params.get("gamma", 0.99))  # rl-zoo3 discounts reward statistics with gamma
+    callback = None
+    if checkpoint_dir is not None and (Path(checkpoint_dir) / "model.zip").exists():
+        model = _resume(model_class, Path(checkpoint_dir), env)
+        print(f"Resuming the expert from {checkpoint_dir} at {model.num_timesteps} env steps")
+    else:
+        model = model_class("MlpPolicy", env, seed=seed, verbose=verbose, **params)
+    if checkpoint_dir is not None:
+        callback = ExpertCheckpoint(checkpoint_dir, checkpoint_every)
+    remaining = budget - model.num_timesteps
+    if remaining > 0:
+        model.learn(remaining, progress_bar=progress_bar, callback=callback, reset_num_timesteps=False)
+        if checkpoint_dir is not None:
+            save_checkpoint(model, checkpoint_dir)
     return model
 
 
@@ -147,6 +221,7 @@ def make_expert_demonstrations(
     model_path: Optional[Union[str, os.PathLike[str]]] = None,
     progress_bar: Optional[bool] = None,
     algo: str = "ppo",
+    checkpoint_dir: Optional[Union[str, os.PathLike[str]]] = None,
 ) -> Transitions:
     """
     Train an expert (or load it from ``model_path`` when that file exists), record ``n_episodes``
@@ -161,12 +236,15 @@ def make_expert_demonstrations(
     :param model_path: Optional cache of the trained expert (SB3 ``.zip``)
     :param progress_bar: Show SB3's progress bar while the expert trains (see :func:`train_expert`)
     :param algo: The expert's algorithm, ``"ppo"`` or ``"sac"`` (see :func:`train_expert`)
+    :param checkpoint_dir: Checkpoint the expert's training there, and resume it from there (see :func:`train_expert`)
     :return: The demonstrations
     """
     if model_path is not None and Path(model_path).exists():
         model: BaseAlgorithm = _algorithm_class(algo).load(Path(model_path))
     else:
-        model = train_expert(env_id, total_timesteps, seed, progress_bar=progress_bar, algo=algo)
+        model = train_expert(
+            env_id, total_timesteps, seed, progress_bar=progress_bar, algo=algo, checkpoint_dir=checkpoint_dir
+        )
         if model_path is not None:
             Path(model_path).parent.mkdir(parents=True, exist_ok=True)
             model.save(Path(model_path))
@@ -198,6 +276,11 @@ def main(argv: Optional[list] = None) -> None:
         default=None,
         help="SB3's progress bar while the expert trains (default: shown when tqdm and rich are installed)",
     )
+    parser.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="checkpoint the expert every 50k env steps next to --out (<out>.checkpoint/), and resume from there",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out or f"demos/{args.env}.npz")
     demonstrations = make_expert_demonstrations(
@@ -209,6 +292,7 @@ def main(argv: Optional[list] = None) -> None:
         model_path=out.with_suffix(".expert.zip"),
         progress_bar=args.progress_bar,
         algo=args.algo,
+        checkpoint_dir=out.with_suffix(".checkpoint") if args.checkpoint else None,
     )
     returns = demonstrations.episode_returns()
     print(f"Saved {len(demonstrations)} transitions of {len(returns)} episodes to {out}")

@@ -166,8 +166,6 @@ _ZOO_TD3_MUJOCO: Dict[str, Any] = dict(
     policy_kwargs=dict(net_arch=[400, 300]),
 )
 
-#: rl-zoo3's published TD3 hyperparameters (hyperparams/td3.yml), with their budget ``n_timesteps`` and ``noise_std``,
-#: the std of the normal action noise (``noise_type: normal``), which :func:`td3_settings` turns into SB3's
 # rl-zoo3's TD3 settings for Pendulum-v1 and LunarLanderContinuous, which differ only in their budget
 _ZOO_TD3_SMALL: Dict[str, Any] = dict(
     gamma=0.98,
@@ -179,6 +177,9 @@ _ZOO_TD3_SMALL: Dict[str, Any] = dict(
     learning_rate=1e-3,
     policy_kwargs=dict(net_arch=[400, 300]),
 )
+#: rl-zoo3's published TD3 hyperparameters (hyperparams/td3.yml), with their budget ``n_timesteps``, ``noise_type``
+#: (normal unless said) and ``noise_std``, the std of the action noise, which :func:`td3_settings` turns into SB3's
+#: ``action_noise``
 ZOO_TD3: Dict[str, Dict[str, Any]] = {
     "Pendulum-v1": dict(n_timesteps=20_000, **_ZOO_TD3_SMALL),
     "LunarLanderContinuous-v2": dict(n_timesteps=300_000, **_ZOO_TD3_SMALL),

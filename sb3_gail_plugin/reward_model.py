@@ -218,6 +218,9 @@ class GailRewardModel:
                 features_extractor_class=features_extractor_class,
                 features_extractor_kwargs=features_extractor_kwargs,
             ).to(self.device)
+        # in eval mode outside train(): spectral norm's power iteration (and any dropout or batch norm of a custom
+        # extractor) runs only while the discriminator trains, so that estimate() leaves its state untouched
+        self.discriminator.eval()
         self.features_extractor_class = features_extractor_class
         self.features_extractor_kwargs = dict(features_extractor_kwargs or {})
         self.expert_data = conform_transitions(

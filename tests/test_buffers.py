@@ -187,6 +187,22 @@ def test_sac_box_actions_are_relabelled_in_env_units(tmp_path):
     )
 
 
+@pytest.mark.parametrize("low, high", [(-1.0, 1.0), (-2.0, 3.0)])
+def test_box_actions_in_env_units_and_back(low, high):
+    """Bounds of [-1, 1] pass the stored actions through as they are; other bounds map to the env's units and back."""
+    space = gym.spaces.Box(low, high, shape=(2, 3), dtype=np.float32)
+    buffer = GailReplayBuffer(10, gym.spaces.Box(-1.0, 1.0, shape=(4,)), space)
+    stored = th.rand(5, 6) * 2.0 - 1.0  # SB3's rescaled actions, flat
+    env_actions = buffer._env_actions(stored)
+    assert env_actions.shape == (5, 2, 3)
+    if (low, high) == (-1.0, 1.0):
+        assert th.equal(env_actions.reshape(5, 6), stored)
+        assert th.equal(buffer._buffer_actions(env_actions), stored)
+    else:
+        th.testing.assert_close(env_actions.reshape(5, 6), low + 0.5 * (stored + 1.0) * (high - low))
+        th.testing.assert_close(buffer._buffer_actions(env_actions), stored)
+
+
 def _counter_buffer(buffer_size: int, n_steps: int, optimize_memory_usage: bool) -> GailReplayBuffer:
     """Observations count the steps (every feature = t), so (obs, next_obs) of a real transition differ by 1."""
     env = gym.make("CartPole-v1")

@@ -1,9 +1,12 @@
-"""Expert training shows SB3's progress bar where tqdm and rich are installed, and trains without it where not."""
+"""
+Expert training shows SB3's progress bar where tqdm and rich are installed, and trains without it where not; a long
+training checkpoints and resumes.
+"""
 
 from typing import Any, List
 
 import pytest
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common import callbacks as sb3_callbacks
 
 from sb3_gail_plugin import experts
@@ -22,7 +25,7 @@ class RecordingPPO(PPO):
 @pytest.fixture
 def recording_ppo(monkeypatch):
     RecordingPPO.progress_bars = []
-    monkeypatch.setattr(experts, "PPO", RecordingPPO)
+    monkeypatch.setitem(experts.EXPERT_ALGORITHMS, "ppo", RecordingPPO)
     return RecordingPPO
 
 
@@ -46,3 +49,22 @@ def test_expert_training_without_rich_trains_without_progress_bar(monkeypatch, r
     # asked for explicitly, the missing packages are reported by SB3 rather than ignored
     with pytest.raises(ImportError, match="tqdm and rich"):
         experts.train_expert("CartPole-v1", total_timesteps=256, seed=0, progress_bar=True)
+
+
+def test_expert_training_checkpoints_and_resumes(tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    model = experts.train_expert(
+        "Pendulum-v1", total_timesteps=300, algo="sac", progress_bar=False, checkpoint_dir=checkpoint, checkpoint_every=100
+    )
+    assert (checkpoint / "model.zip").exists() and (checkpoint / "replay_buffer.pkl").exists()
+    saved = SAC.load(checkpoint / "model.zip")
+    assert saved.num_timesteps == model.num_timesteps == 300
+    # a longer budget goes on from the checkpoint, with its replay buffer
+    resumed = experts.train_expert(
+        "Pendulum-v1", total_timesteps=450, algo="sac", progress_bar=False, checkpoint_dir=checkpoint
+    )
+    assert resumed.num_timesteps == 450 and resumed.replay_buffer.size() == 450
+    # a budget already reached trains no further
+    assert experts.train_expert("Pendulum-v1", total_timesteps=450, algo="sac", checkpoint_dir=checkpoint).num_timesteps == 450
+    with pytest.raises(ValueError, match="every >= 1 env steps between checkpoints, got 0"):
+        experts.ExpertCheckpoint(checkpoint, every=0)

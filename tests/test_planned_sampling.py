@@ -1,5 +1,6 @@
 """The batches a train() announces with plan_samples() are drawn and relabelled together, exactly as one by one."""
 
+import pickle
 from typing import List
 
 import gymnasium as gym
@@ -45,12 +46,29 @@ def _as_arrays(samples) -> List[np.ndarray]:
     return values
 
 
+def _count_chunks(buffer) -> List[int]:
+    """Spy on ``buffer._draw_chunk``: the returned list gets the number of batches of each chunk drawn."""
+    chunks: List[int] = []
+    draw_chunk = buffer._draw_chunk
+
+    def counting(plan, env):
+        draw_chunk(plan, env)
+        chunks.append(len(plan.ready))
+
+    buffer._draw_chunk = counting
+    return chunks
+
+
 def _draw(buffer, n_batches: int, batch_size: int, planned: bool, env=None, seed: int = 3) -> List[List[np.ndarray]]:
     np.random.seed(seed)
     buffer.reward_model.generator.manual_seed(seed)
+    chunks = _count_chunks(buffer)
     if planned:
         buffer.plan_samples(n_batches, batch_size)
-    return [_as_arrays(buffer.sample(batch_size, env=env)) for _ in range(n_batches)]
+    batches = [_as_arrays(buffer.sample(batch_size, env=env)) for _ in range(n_batches)]
+    del buffer._draw_chunk
+    assert sum(chunks) == (n_batches if planned else 0)  # every batch came from a plan, or none did
+    return batches
 
 
 def _assert_same_batches(one_by_one, together, exact: bool = True) -> None:
@@ -122,12 +140,19 @@ def test_planned_dict_batches_equal_one_by_one(cartpole_demos):
     _assert_same_batches(_draw(buffer, 4, 16, False), _draw(buffer, 4, 16, True))
 
 
-@pytest.mark.parametrize("drop", ["new transition", "other batch size", "other env", "discriminator update", "new plan"])
-def test_a_dropped_plan_gives_back_the_draws_of_the_batches_it_did_not_serve(reward_model, drop):
+@pytest.mark.parametrize(
+    "drop", ["new transition", "other batch size", "other env", "discriminator update", "new plan", "reset"]
+)
+@pytest.mark.parametrize("chunk_bytes, n_served, n_ready", [(None, 2, 5), (8_000, 4, 2)])  # in the 1st or 2nd chunk
+def test_a_dropped_plan_gives_back_the_draws_of_the_batches_it_did_not_serve(
+    reward_model, drop, chunk_bytes, n_served, n_ready, monkeypatch
+):
     """
-    A plan of 7 batches (one chunk) is dropped after serving 2: the batches sampled afterwards, and the random streams,
-    are those of sampling one call at a time from the start.
+    A plan of 7 batches (one chunk, or chunks of 3) is dropped after serving some: the batches sampled afterwards, and
+    the random streams, are those of sampling one call at a time from the start.
     """
+    if chunk_bytes is not None:
+        monkeypatch.setattr(batch_plan, "PLANNED_CHUNK_BYTES", chunk_bytes)
     venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
 
     def run(planned: bool):
@@ -136,10 +161,13 @@ def test_a_dropped_plan_gives_back_the_draws_of_the_batches_it_did_not_serve(rew
         reward_model.generator.manual_seed(3)
         if planned:
             buffer.plan_samples(7, 64)
-        batches = [buffer.sample(64) for _ in range(2)]
+        batches = [buffer.sample(64) for _ in range(n_served)]
         if planned:
-            assert len(buffer._plan.ready) == 5
-        if drop == "new transition":
+            assert len(buffer._plan.ready) == n_ready
+        if drop == "reset":
+            buffer.reset()
+            _fill(buffer, 120)
+        elif drop == "new transition":
             _fill(buffer, 1)  # (draws from its own generator) the batches drawn before it could never hold it
         elif drop == "other batch size":
             batches.append(buffer.sample(32))
@@ -158,6 +186,89 @@ def test_a_dropped_plan_gives_back_the_draws_of_the_batches_it_did_not_serve(rew
     _assert_same_batches(one_by_one, planned)
     np.testing.assert_array_equal(streams[0], expected_streams[0])
     assert th.equal(streams[1], expected_streams[1])
+
+
+def test_a_dropped_plan_keeps_the_draws_others_made_after_its_chunk(reward_model):
+    """
+    Draws made between a chunk's draw and the plan's drop (an exploration step from NumPy, the discriminator's batches
+    from the reward model's generator) are not rewound: the streams go on from where those draws left them.
+    """
+    buffer = _buffer(reward_model)
+    buffer.plan_samples(7, 64)
+    buffer.sample(64)
+    exploration = np.random.random(4)
+    reward_model.sample_expert_index(5)
+    streams = np.random.get_state()[1].copy(), reward_model.generator.get_state().clone()
+    _fill(buffer, 1)  # drops the plan (and draws from its own generator)
+    assert not buffer._plan.ready
+    np.testing.assert_array_equal(np.random.get_state()[1], streams[0])
+    assert th.equal(reward_model.generator.get_state(), streams[1])
+    assert not np.isin(np.random.random(4), exploration).any()  # the exploration numbers are not drawn again
+
+
+def test_the_replay_sample_of_the_discriminator_comes_after_the_served_batches(reward_model):
+    """sample_transitions() (the discriminator's agent data) drops a pending plan first, as one-by-one sampling has it."""
+
+    def run(planned: bool) -> np.ndarray:
+        buffer = _buffer(reward_model)
+        np.random.seed(3)
+        if planned:
+            buffer.plan_samples(7, 64)
+        buffer.sample(64)
+        return buffer.sample_transitions(50).observations
+
+    np.testing.assert_array_equal(run(True), run(False))
+
+
+def test_planned_chunks_are_capped_in_rows():
+    space = gym.spaces.Box(-1.0, 1.0, shape=(4,))
+    assert batch_plan.chunk_batches(space, 64) == batch_plan.PLANNED_CHUNK_ROWS // 64  # 16 bytes a row: rows bind
+    assert batch_plan.chunk_batches(gym.spaces.Box(-1.0, 1.0, shape=(10_000,)), 256) == 1  # bytes bind
+
+
+def test_a_plan_is_not_pickled(reward_model):
+    buffer = _buffer(reward_model)
+    buffer.plan_samples(5, 64)
+    buffer.sample(64)
+    copy = pickle.loads(pickle.dumps(buffer))
+    assert copy._plan.remaining == 0 and not copy._plan.ready and copy.reward_model is None
+    assert buffer._plan.remaining == 4 and len(buffer._plan.ready) == 4  # the original goes on with its plan
+    copy.set_reward_model(reward_model)
+    assert len(copy.sample(64).rewards) == 64
+
+
+def test_a_plan_is_not_served_after_the_reward_model_changed(reward_model, cartpole_demos):
+    env = gym.make("CartPole-v1")
+    other = GailRewardModel(env.observation_space, env.action_space, cartpole_demos, gamma=0.99, device="cpu", seed=1)
+    buffer = _buffer(reward_model)
+    buffer.plan_samples(5, 64)
+    buffer.sample(64)
+    buffer.reward_model = other  # attached without set_reward_model(): the plan's batches are the old model's
+    np.random.seed(0)
+    other.generator.manual_seed(0)
+    planned_then_swapped = buffer.sample(64)
+    np.random.seed(0)
+    other.generator.manual_seed(0)
+    expected = buffer.sample(64)
+    th.testing.assert_close(planned_then_swapped.rewards, expected.rewards)
+
+
+class CountlessRewardModel:
+    """A reward model without an update count: plans could not see its updates."""
+
+    def __init__(self, reward_model: GailRewardModel) -> None:
+        self.inner = reward_model
+
+    def estimate(self, *args, **kwargs):
+        return self.inner.estimate(*args, **kwargs)
+
+
+def test_a_reward_model_without_an_update_count_is_never_planned_for(reward_model):
+    buffer = _buffer(reward_model)
+    buffer.set_reward_model(CountlessRewardModel(reward_model))
+    buffer.plan_samples(5, 64)
+    assert buffer._plan.remaining == 0
+    assert len(buffer.sample(64).rewards) == 64
 
 
 def test_batches_made_of_expert_rows_only(cartpole_demos):
@@ -204,7 +315,9 @@ def test_learning_is_the_same_with_and_without_plans(cartpole_demos, monkeypatch
             policy_kwargs=dict(net_arch=[16]),
             seed=0,
         )
+        chunks = _count_chunks(model.replay_buffer)
         model.learn(700, callback=GailCallback(cartpole_demos, update_per_collect=5, seed=0))
+        assert (sum(chunks) > 0) == plans
         monkeypatch.undo()
         return [parameter.detach().numpy().copy() for parameter in model.policy.parameters()]
 
@@ -259,6 +372,7 @@ class PlanChecker(BaseCallback):
     "algorithm, n_envs, settings",
     [
         (DQN, 2, dict(train_freq=(3, "step"), gradient_steps=-1, learning_starts=40)),  # gradient steps = env steps
+        (DQN, 2, dict(train_freq=(3, "step"), gradient_steps=np.int64(2), learning_starts=36)),  # no train() at 36
         (DQN, 1, dict(train_freq=(1, "episode"), gradient_steps=5, learning_starts=0)),
         (SAC, 2, dict(train_freq=4, gradient_steps=2, learning_starts=30)),
     ],

@@ -94,6 +94,24 @@ def test_train_separates_expert_from_agent_and_reports_stats(cartpole_spaces, ca
     assert model.n_collected == 0 and model.agent_data is None
 
 
+def test_estimate_leaves_a_new_or_loaded_discriminator_untouched(cartpole_spaces, cartpole_demos, tmp_path):
+    """D is in eval mode outside train(): spectral norm's power iteration does not run on estimate()."""
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, gamma=0.9, seed=0, spectral_norm=True)
+    agent = _agent_batch(cartpole_demos)
+    for reward_model in (model, _saved_and_loaded(model, tmp_path)):
+        assert not reward_model.discriminator.training
+        state = {key: value.clone() for key, value in reward_model.discriminator.state_dict().items()}
+        first = reward_model.estimate(agent.observations, agent.actions)
+        np.testing.assert_array_equal(first, reward_model.estimate(agent.observations, agent.actions))
+        for key, value in reward_model.discriminator.state_dict().items():
+            assert th.equal(value, state[key]), key
+
+
+def _saved_and_loaded(model: GailRewardModel, tmp_path) -> GailRewardModel:
+    model.save(tmp_path / "reward_model.pt")
+    return GailRewardModel.load(tmp_path / "reward_model.pt")
+
+
 @pytest.mark.parametrize("spectral_norm", [False, True])
 def test_absorbing_reward_is_computed_once_per_state_of_the_discriminator(cartpole_spaces, cartpole_demos, spectral_norm):
     model = GailRewardModel(*cartpole_spaces, cartpole_demos, gamma=0.9, seed=0, spectral_norm=spectral_norm)
@@ -105,7 +123,7 @@ def test_absorbing_reward_is_computed_once_per_state_of_the_discriminator(cartpo
 
     agent = _agent_batch(cartpole_demos)
     _collect(model, agent)
-    model.train()  # (before its first training, D is in train mode, where nothing is cached)
+    model.train()
     forwards = []
     d.register_forward_hook(lambda *_: forwards.append(1))
     dones = np.arange(len(agent)) % 7 == 0
