@@ -67,7 +67,8 @@ def expert_demonstrations(env_id: str, n_episodes: int, quick: bool = False) -> 
             total_timesteps=20_000 if quick else None,
             model_path=directory / f"{env_id}_expert.zip",
             algo=expert_algorithm(env_id),
-            checkpoint_dir=CACHE / f"{env_id}_expert.checkpoint",  # a long training resumes from there
+            # a long training resumes from there (a --quick expert has its own)
+            checkpoint_dir=CACHE / f"{env_id}_expert{'_quick' if quick else ''}.checkpoint",
         )
     demos = load_demonstrations(path)
     end = np.flatnonzero(demos.dones)[n_episodes - 1] + 1

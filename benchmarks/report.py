@@ -20,6 +20,7 @@ FIELDS = [
     "std_return",
     "expert_return",
     "random_return",
+    "mean_length",
 ]
 
 

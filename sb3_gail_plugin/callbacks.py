@@ -22,6 +22,10 @@ from sb3_gail_plugin.vec_env import GailVecEnvWrapper
 TEXT_FORMATS = ("stdout", "log", "json", "csv")
 
 
+#: Above this discount, GailCallback warns that the critic's values grow with 1 / (1 - gamma) times the dense rewards
+LONG_HORIZON_GAMMA = 0.999
+
+
 class GailCallback(BaseCallback):
     """
     Runs GAIL inside ``model.learn()`` of an SB3 algorithm: off-policy (DQN, SAC, TD3, ...) or
@@ -199,6 +203,16 @@ class GailCallback(BaseCallback):
             )
         if 0.0 <= gamma < 1.0:
             reward_model.gamma = gamma
+        if gamma > LONG_HORIZON_GAMMA:
+            horizon = f"about {1.0 / (1.0 - gamma):.0f}" if gamma < 1.0 else "unboundedly many"
+            warnings.warn(
+                f"The model's gamma={gamma} discounts over {horizon} steps. The discriminator's "
+                "rewards are dense (every step has one, and terminations fold in the absorbing state's value "
+                "gamma / (1 - gamma) * r_abs), so the critic's values grow with 1 / (1 - gamma) times the per-step "
+                "reward: settings tuned for a sparse true reward (rl-zoo3's MountainCarContinuous-v0 SAC uses "
+                "gamma=0.9999) can diverge under GAIL. gamma=0.99 is the usual choice for adversarial imitation.",
+                stacklevel=2,
+            )
 
     def _wrap_training_env(self) -> None:
         """Put a GailVecEnvWrapper where observations are raw: right below VecNormalize, else outermost."""

@@ -43,18 +43,18 @@ class ExpertRows:
         :param to_buffer_actions: Maps env actions to the buffer's units and layout
         """
 
-        def like(expert: Any, reference: Any) -> Any:
+        def conform(expert: Any, reference: Any) -> Any:
             if isinstance(reference, dict):
-                return {key: like(expert[key], reference[key]) for key in reference}
+                return {key: conform(expert[key], reference[key]) for key in reference}
             return expert.to(device=reference.device, dtype=reference.dtype).reshape(-1, *reference.shape[1:])
 
         obs, actions, next_obs, terminals = reward_model.expert_transitions()
         return cls(
             reward_model=reward_model,
-            observations=like(obs, agent["observations"]),
-            actions=like(to_buffer_actions(actions), agent["actions"]),
-            next_observations=like(next_obs, agent["next_observations"]),
-            terminals=like(terminals, agent["dones"]),
+            observations=conform(obs, agent["observations"]),
+            actions=conform(to_buffer_actions(actions), agent["actions"]),
+            next_observations=conform(next_obs, agent["next_observations"]),
+            terminals=conform(terminals, agent["dones"]),
         )
 
     def mix_into(self, agent: Dict[str, Any], n_batches: int, n_expert: int) -> Dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Dict, Optional, Type, Union
@@ -104,7 +105,7 @@ class ExpertCheckpoint(BaseCallback):
     """
     Save a training expert every ``every`` env steps to ``directory``: the model, its replay buffer (off-policy
     algorithms) and its ``VecNormalize`` statistics (where it has them), so that :func:`train_expert` can resume a
-    long run (``resume_from``) after an interruption.
+    long run (its ``checkpoint_dir``) after an interruption.
 
     :param directory: Where the checkpoint goes (overwritten each time)
     :param every: Env steps between checkpoints
@@ -131,17 +132,23 @@ class ExpertCheckpoint(BaseCallback):
 def save_checkpoint(model: BaseAlgorithm, directory: Union[str, os.PathLike[str]]) -> None:
     """
     Write ``model`` (``model.zip``), its replay buffer (``replay_buffer.pkl``) and its ``VecNormalize`` statistics
-    (``vecnormalize.pkl``) to ``directory``; the model is written last, so a checkpoint with a ``model.zip`` is whole.
+    (``vecnormalize.pkl``) to ``directory``. Each file is written under a temporary name, then moved into place, the
+    model last: an interruption leaves the previous checkpoint (or one whose buffer is a little newer) usable.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "model.zip").unlink(missing_ok=True)
+    written = []
     if isinstance(model, OffPolicyAlgorithm):
-        model.save_replay_buffer(directory / "replay_buffer.pkl")
+        model.save_replay_buffer(directory / "replay_buffer.tmp.pkl")
+        written.append("replay_buffer")
     normalizer = model.get_vec_normalize_env()
     if normalizer is not None:
-        normalizer.save(str(directory / "vecnormalize.pkl"))
-    model.save(directory / "model.zip")
+        normalizer.save(str(directory / "vecnormalize.tmp.pkl"))
+        written.append("vecnormalize")
+    model.save(directory / "model.tmp.zip")
+    for name in written:
+        os.replace(directory / f"{name}.tmp.pkl", directory / f"{name}.pkl")
+    os.replace(directory / "model.tmp.zip", directory / "model.zip")
 
 
 def _resume(model_class: Type[BaseAlgorithm], directory: Path, env: VecEnv) -> BaseAlgorithm:
@@ -194,13 +201,15 @@ def train_expert(
         budget = params.pop("total_timesteps") if total_timesteps is None else total_timesteps
         params.pop("total_timesteps", None)
         env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
-        if params.pop("normalize", False):
-            env = VecNormalize(env, gamma=params.get("gamma", 0.99))  # rl-zoo3 discounts reward statistics with gamma
+    normalize = params.pop("normalize", False)
     callback = None
     if checkpoint_dir is not None and (Path(checkpoint_dir) / "model.zip").exists():
-        model = _resume(model_class, Path(checkpoint_dir), env)
-        print(f"Resuming the expert from {checkpoint_dir} at {model.num_timesteps} env steps")
+        model = _resume(model_class, Path(checkpoint_dir), env)  # under the checkpoint's own VecNormalize, if any
+        if verbose > 0:
+            print(f"Resuming the expert from {checkpoint_dir} at {model.num_timesteps} env steps")
     else:
+        if normalize:
+            env = VecNormalize(env, gamma=params.get("gamma", 0.99))  # rl-zoo3 discounts reward statistics with gamma
         model = model_class("MlpPolicy", env, seed=seed, verbose=verbose, **params)
     if checkpoint_dir is not None:
         callback = ExpertCheckpoint(checkpoint_dir, checkpoint_every)
@@ -236,7 +245,8 @@ def make_expert_demonstrations(
     :param model_path: Optional cache of the trained expert (SB3 ``.zip``)
     :param progress_bar: Show SB3's progress bar while the expert trains (see :func:`train_expert`)
     :param algo: The expert's algorithm, ``"ppo"`` or ``"sac"`` (see :func:`train_expert`)
-    :param checkpoint_dir: Checkpoint the expert's training there, and resume it from there (see :func:`train_expert`)
+    :param checkpoint_dir: Checkpoint the expert's training there, and resume it from there (see :func:`train_expert`);
+        removed once the expert is saved to ``model_path``
     :return: The demonstrations
     """
     if model_path is not None and Path(model_path).exists():
@@ -253,6 +263,8 @@ def make_expert_demonstrations(
                 normalizer.save(str(normalizer_path(model_path)))
             else:  # statistics of an earlier expert saved there would be applied to this one
                 normalizer_path(model_path).unlink(missing_ok=True)
+            if checkpoint_dir is not None:  # the expert is kept: a later training must not resume a finished one
+                shutil.rmtree(checkpoint_dir, ignore_errors=True)
     env = expert_env(env_id, model_path, seed + 1)
     if model_path is None and model.get_vec_normalize_env() is not None:
         env = VecNormalize(env, training=False, norm_reward=False)
@@ -279,7 +291,8 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument(
         "--checkpoint",
         action="store_true",
-        help="checkpoint the expert every 50k env steps next to --out (<out>.checkpoint/), and resume from there",
+        help="checkpoint the expert every 50k env steps next to --out (the --out path with the suffix .checkpoint, a "
+        "folder), resume from there, and remove it once the expert is saved",
     )
     args = parser.parse_args(argv)
     out = Path(args.out or f"demos/{args.env}.npz")

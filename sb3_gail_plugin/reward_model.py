@@ -406,26 +406,28 @@ class GailRewardModel:
         expert_batches, agent_batches = DiscriminatorBatches(expert, discriminator), DiscriminatorBatches(agent, discriminator)
         all_logits: List[th.Tensor] = []
         penalty_interval = self.gradient_penalty_interval
-        for update in range(self.n_updates, self.n_updates + self.update_per_collect):
-            expert_penalty_inputs, expert_features, expert_absorbing = expert_batches(self._sample(len(expert)))
-            agent_penalty_inputs, agent_features, agent_absorbing = agent_batches(self._sample(len(agent)))
-            logits = discriminator.net(th.cat([expert_features, agent_features])).squeeze(-1)
-            loss = F.binary_cross_entropy_with_logits(logits, labels)
-            stats["disc_loss"].append(loss.detach())
-            if self.entropy_coef > 0:
-                entropy = F.binary_cross_entropy_with_logits(logits, th.sigmoid(logits))
-                loss = loss - self.entropy_coef * entropy
-            if self.gradient_penalty > 0 and update % penalty_interval == 0:
-                real = (expert_absorbing == 0) & (agent_absorbing == 0)
-                penalty = self._gradient_penalty(expert_penalty_inputs, agent_penalty_inputs, real)
-                loss = loss + self.gradient_penalty * penalty_interval * penalty
-                stats["grad_penalty"].append(penalty.detach())
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            all_logits.append(logits.detach())
+        try:
+            for update in range(self.n_updates, self.n_updates + self.update_per_collect):
+                expert_penalty_inputs, expert_features, expert_absorbing = expert_batches(self._sample(len(expert)))
+                agent_penalty_inputs, agent_features, agent_absorbing = agent_batches(self._sample(len(agent)))
+                logits = discriminator.net(th.cat([expert_features, agent_features])).squeeze(-1)
+                loss = F.binary_cross_entropy_with_logits(logits, labels)
+                stats["disc_loss"].append(loss.detach())
+                if self.entropy_coef > 0:
+                    entropy = F.binary_cross_entropy_with_logits(logits, th.sigmoid(logits))
+                    loss = loss - self.entropy_coef * entropy
+                if self.gradient_penalty > 0 and update % penalty_interval == 0:
+                    real = (expert_absorbing == 0) & (agent_absorbing == 0)
+                    penalty = self._gradient_penalty(expert_penalty_inputs, agent_penalty_inputs, real)
+                    loss = loss + self.gradient_penalty * penalty_interval * penalty
+                    stats["grad_penalty"].append(penalty.detach())
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                all_logits.append(logits.detach())
+        finally:  # eval mode outside train(), even when an update raises (or is interrupted)
+            self.discriminator.eval()
         self.n_updates += self.update_per_collect
-        self.discriminator.eval()
         # training accuracies, update by update (exact sums of 0/1 values: the same means as one update at a time)
         stacked = th.stack(all_logits)
         stats["expert_acc"] = list((stacked[:, : self.batch_size] > 0).float().mean(dim=1))

@@ -206,6 +206,34 @@ def test_a_dropped_plan_keeps_the_draws_others_made_after_its_chunk(reward_model
     assert not np.isin(np.random.random(4), exploration).any()  # the exploration numbers are not drawn again
 
 
+@pytest.mark.parametrize("drawn_from", ["numpy", "generator"])
+def test_each_random_stream_is_rewound_on_its_own(reward_model, drawn_from):
+    """A stream something else drew from is kept; the other one is rewound to where one-by-one sampling leaves it."""
+
+    def run(planned: bool):
+        buffer = _buffer(reward_model)
+        np.random.seed(3)
+        reward_model.generator.manual_seed(3)
+        if planned:
+            buffer.plan_samples(7, 64)
+        buffer.sample(64)
+        if drawn_from == "numpy":
+            np.random.random(4)
+        else:
+            reward_model.sample_expert_index(5)
+        touched = np.random.get_state()[1].copy(), reward_model.generator.get_state().clone()
+        buffer.plan_samples(0, 64)  # drops the plan
+        return touched, (np.random.get_state()[1].copy(), reward_model.generator.get_state().clone())
+
+    (touched, after), (_, expected) = run(True), run(False)
+    if drawn_from == "numpy":
+        np.testing.assert_array_equal(after[0], touched[0])  # kept as the other draw left it
+        assert th.equal(after[1], expected[1])  # rewound as if there had been no plan
+    else:
+        assert th.equal(after[1], touched[1])
+        np.testing.assert_array_equal(after[0], expected[0])
+
+
 def test_the_replay_sample_of_the_discriminator_comes_after_the_served_batches(reward_model):
     """sample_transitions() (the discriminator's agent data) drops a pending plan first, as one-by-one sampling has it."""
 
@@ -222,7 +250,7 @@ def test_the_replay_sample_of_the_discriminator_comes_after_the_served_batches(r
 
 def test_planned_chunks_are_capped_in_rows():
     space = gym.spaces.Box(-1.0, 1.0, shape=(4,))
-    assert batch_plan.chunk_batches(space, 64) == batch_plan.PLANNED_CHUNK_ROWS // 64  # 16 bytes a row: rows bind
+    assert batch_plan.chunk_batches(space, 64) == batch_plan.PLANNED_CHUNK_ROWS // 64  # 32 bytes a row: rows bind
     assert batch_plan.chunk_batches(gym.spaces.Box(-1.0, 1.0, shape=(10_000,)), 256) == 1  # bytes bind
 
 

@@ -107,6 +107,19 @@ def test_estimate_leaves_a_new_or_loaded_discriminator_untouched(cartpole_spaces
             assert th.equal(value, state[key]), key
 
 
+def test_the_discriminator_is_back_in_eval_mode_when_an_update_raises(cartpole_spaces, cartpole_demos, monkeypatch):
+    model = GailRewardModel(*cartpole_spaces, cartpole_demos, gamma=0.9, seed=0)
+    _collect(model, _agent_batch(cartpole_demos))
+
+    def failing_step(*args, **kwargs):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(model.optimizer, "step", failing_step)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.train()
+    assert not model.discriminator.training
+
+
 def _saved_and_loaded(model: GailRewardModel, tmp_path) -> GailRewardModel:
     model.save(tmp_path / "reward_model.pt")
     return GailRewardModel.load(tmp_path / "reward_model.pt")

@@ -306,6 +306,8 @@ def test_gamma_is_the_models_and_checked(cartpole_demos):
     gail = GailCallback(cartpole_demos, update_per_collect=1)
     _dqn("CartPole-v1", gamma=0.9).learn(200, callback=gail)
     assert gail.reward_model.gamma == 0.9
+    with pytest.warns(UserWarning, match="gamma=0.9999 discounts over about 10000 steps"):
+        _dqn("CartPole-v1", gamma=0.9999).learn(10, callback=GailCallback(cartpole_demos))
     with pytest.raises(ValueError, match=r"gamma in \[0, 1\), got gamma=1.0"):
         _dqn("CartPole-v1", gamma=1.0).learn(10, callback=GailCallback(cartpole_demos))
     _dqn("CartPole-v1", gamma=1.0).learn(200, callback=GailCallback(cartpole_demos, absorbing=False))
