@@ -51,6 +51,18 @@ def expert_algorithm(env_id: str) -> str:
     return "sac" if env_id in ZOO_SAC else "ppo"
 
 
+#: The -v4 MuJoCo envs (compat stack, imitation's rows) are demonstrated by the -v5 expert where it exists: the
+#: dynamics differ slightly, so their demonstrations are recorded on -v4 and their rows compared with -v4 rows only
+SHARED_EXPERTS: Dict[str, str] = {"Hopper-v4": "Hopper-v5", "HalfCheetah-v4": "HalfCheetah-v5"}
+
+
+def expert_model_path(directory: Path, env_id: str) -> Path:
+    """The expert of ``env_id`` in ``directory``: its own, or the one :data:`SHARED_EXPERTS` names where that exists."""
+    own = directory / f"{env_id}_expert.zip"
+    shared = directory / f"{SHARED_EXPERTS.get(env_id, env_id)}_expert.zip"
+    return shared if not own.exists() and shared.exists() else own
+
+
 def expert_demonstrations(env_id: str, n_episodes: int, quick: bool = False) -> Transitions:
     """
     The expert is trained once per env (kept in benchmarks/experts/, or benchmarks/cache/ with ``quick``)
@@ -65,7 +77,7 @@ def expert_demonstrations(env_id: str, n_episodes: int, quick: bool = False) -> 
             path,
             n_episodes=max(n_episodes, 10),
             total_timesteps=20_000 if quick else None,
-            model_path=directory / f"{env_id}_expert.zip",
+            model_path=expert_model_path(directory, env_id),
             algo=expert_algorithm(env_id),
             # a long training resumes from there (a --quick expert has its own)
             checkpoint_dir=CACHE / f"{env_id}_expert{'_quick' if quick else ''}.checkpoint",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 import gymnasium as gym
 import numpy as np
+import torch as th
 from stable_baselines3 import DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -252,11 +255,12 @@ def _run_imitation_gail(
     make_learner: Callable[[Any], BaseAlgorithm],
     n_envs: int,
     normalize: bool = False,
+    normalize_rewards: bool = False,
     **gail_kwargs: Any,
 ) -> None:
     from imitation.algorithms.adversarial.gail import GAIL
     from imitation.data.wrappers import RolloutInfoWrapper
-    from imitation.rewards.reward_nets import BasicRewardNet
+    from imitation.rewards.reward_nets import BasicRewardNet, NormalizedRewardNet, RewardNet
     from imitation.util.networks import RunningNorm
     from imitation.util.util import make_vec_env as imitation_make_vec_env
 
@@ -264,7 +268,9 @@ def _run_imitation_gail(
         env_id, rng=np.random.default_rng(seed), n_envs=n_envs, post_wrappers=[lambda env, _: RolloutInfoWrapper(env)]
     )
     learner = make_learner(venv)
-    reward_net = BasicRewardNet(venv.observation_space, venv.action_space, normalize_input_layer=RunningNorm)
+    reward_net: RewardNet = BasicRewardNet(venv.observation_space, venv.action_space, normalize_input_layer=RunningNorm)
+    if normalize_rewards:  # imitation's tuned settings: the learned reward normalised too (normalize_output_layer)
+        reward_net = NormalizedRewardNet(reward_net, normalize_output_layer=RunningNorm)
     # imitation refuses a demo batch larger than the demonstrations (1 episode of CartPole: 500 transitions)
     gail_kwargs["demo_batch_size"] = min(gail_kwargs["demo_batch_size"], len(demos))
     trainer = GAIL(
@@ -316,6 +322,58 @@ def run_imitation_gail_ppo(
         demo_batch_size=demo_batch_size,
         gen_replay_buffer_capacity=512,
         n_disc_updates_per_round=8,
+    )
+
+
+#: imitation's tuned GAIL settings (imitation/scripts/config/tuned_hps, for the seals versions of the envs, which
+#: have no early termination: imitation tuned them at 10M env steps) for the gymnasium envs run here
+IMITATION_TUNED_GAIL = {
+    "Hopper-v4": "gail_seals_hopper_best_hp_eval.json",
+    "HalfCheetah-v4": "gail_seals_half_cheetah_best_hp_eval.json",
+}
+IMITATION_N_ENVS = 8  # imitation's scripts' default (environment ingredient, num_vec)
+
+
+def imitation_tuned_gail(env_id: str) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
+    """
+    imitation's tuned GAIL hyperparameters for ``env_id``, read from the installed imitation package: its GAIL
+    keyword arguments, PPO's (with ``n_steps`` from its ``rl.batch_size`` over 8 envs, as its scripts set it) and the
+    policy's (ReLU where it says so, a ``NormalizeFeaturesExtractor`` with ``RunningNorm``, 32x32 for its default
+    ``FeedForward32Policy``).
+    """
+    import imitation
+    from imitation.policies.base import NormalizeFeaturesExtractor
+    from imitation.util.networks import RunningNorm
+
+    if env_id not in IMITATION_TUNED_GAIL:
+        expected = sorted(IMITATION_TUNED_GAIL)
+        raise ValueError(f"imitation publishes no tuned GAIL settings for {env_id}: expected one of {expected}")
+    path = Path(imitation.__file__).parent / "scripts" / "config" / "tuned_hps" / IMITATION_TUNED_GAIL[env_id]
+    config = json.loads(path.read_text())
+    ppo_kwargs = dict(config["rl"]["rl_kwargs"], n_steps=config["rl"]["batch_size"] // IMITATION_N_ENVS)
+    policy = config["policy"]["policy_kwargs"]
+    net_arch: Any = dict(pi=[32, 32], vf=[32, 32])  # FeedForward32Policy
+    if config["policy"]["policy_cls"] == "MlpPolicy":
+        net_arch = policy["net_arch"][0]
+    policy_kwargs = dict(
+        net_arch=net_arch,
+        features_extractor_class=NormalizeFeaturesExtractor,
+        features_extractor_kwargs=dict(normalize_class=RunningNorm),
+    )
+    if policy.get("activation_fn", {}).get("py/type", "").endswith("ReLU"):
+        policy_kwargs["activation_fn"] = th.nn.ReLU
+    return dict(config["algorithm_kwargs"]), ppo_kwargs, policy_kwargs
+
+
+def run_imitation_gail_ppo_tuned(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator) -> None:
+    """imitation's GAIL with PPO and imitation's own tuned hyperparameters for the env (:func:`imitation_tuned_gail`)."""
+    gail_kwargs, ppo_kwargs, policy_kwargs = imitation_tuned_gail(env_id)
+
+    def make_learner(venv: Any) -> BaseAlgorithm:
+        return PPO("MlpPolicy", venv, seed=seed, policy_kwargs=policy_kwargs, **ppo_kwargs)
+
+    _run_imitation_gail(
+        env_id, demos, seed, budget, evaluator, make_learner, n_envs=IMITATION_N_ENVS, normalize_rewards=True, **gail_kwargs
     )
 
 
@@ -390,6 +448,7 @@ METHODS: Dict[str, Callable[..., None]] = {
     "ours_ppo_zoo": partial(run_ours_ppo, ppo="zoo"),
     "ppo_true_reward": run_ppo,
     "ppo_true_reward_zoo": partial(run_ppo, ppo="zoo"),
+    "imitation_gail_ppo_tuned": run_imitation_gail_ppo_tuned,
     "imitation_gail_dqn": run_imitation_gail_dqn,
     "imitation_gail_sac": run_imitation_gail_sac,
     "dqn_true_reward": run_dqn,
@@ -408,6 +467,7 @@ NEEDS_DEMOS = {
     "ours_plain_gail",
     "imitation_gail_ppo",
     "imitation_gail_ppo_zoo",
+    "imitation_gail_ppo_tuned",
     "imitation_gail_dqn",
     "imitation_gail_sac",
     "ours_ppo",
@@ -443,6 +503,7 @@ def method_fits(method: str, env_id: str) -> bool:
 BUDGET_FACTOR: Dict[str, int] = {
     "imitation_gail_ppo": 3,
     "imitation_gail_ppo_zoo": 3,
+    "imitation_gail_ppo_tuned": 3,
     "ours_ppo": 3,
     "ours_ppo_zoo": 3,
     "ppo_true_reward": 3,

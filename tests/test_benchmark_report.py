@@ -89,3 +89,31 @@ def test_continuous_methods_run_on_the_committed_pendulum_expert(method):
     budget = 2048 if method.startswith("imitation") else 300  # imitation trains in rounds of 2048 env steps
     records = run(method, "Pendulum-v1", demos, seed=0, budget=budget, every=budget, n_eval_episodes=1)
     assert len(records) >= 1 and np.isfinite(records[-1]["mean_return"])
+
+
+def test_imitations_tuned_gail_settings_are_read_from_the_installed_package():
+    pytest.importorskip("imitation")
+    import torch as th
+    from imitation.policies.base import NormalizeFeaturesExtractor
+
+    from benchmarks.methods import imitation_tuned_gail
+
+    gail_kwargs, ppo_kwargs, policy_kwargs = imitation_tuned_gail("Hopper-v4")
+    assert gail_kwargs == dict(demo_batch_size=128, gen_replay_buffer_capacity=4096, n_disc_updates_per_round=8)
+    assert ppo_kwargs["n_steps"] == 512 and ppo_kwargs["batch_size"] == 512 and ppo_kwargs["gamma"] == 0.995
+    assert policy_kwargs["net_arch"] == dict(pi=[64, 64], vf=[64, 64]) and policy_kwargs["activation_fn"] is th.nn.ReLU
+    assert policy_kwargs["features_extractor_class"] is NormalizeFeaturesExtractor
+    _, cheetah_ppo, cheetah_policy = imitation_tuned_gail("HalfCheetah-v4")
+    assert cheetah_ppo["gamma"] == 0.95 and cheetah_policy["net_arch"] == dict(pi=[32, 32], vf=[32, 32])
+    with pytest.raises(ValueError, match="no tuned GAIL settings for CartPole-v1"):
+        imitation_tuned_gail("CartPole-v1")
+
+
+def test_the_v4_mujoco_envs_share_the_v5_expert(tmp_path):
+    from benchmarks.compare import expert_model_path
+
+    (tmp_path / "Hopper-v5_expert.zip").write_bytes(b"")
+    assert expert_model_path(tmp_path, "Hopper-v4") == tmp_path / "Hopper-v5_expert.zip"
+    (tmp_path / "Hopper-v4_expert.zip").write_bytes(b"")
+    assert expert_model_path(tmp_path, "Hopper-v4") == tmp_path / "Hopper-v4_expert.zip"  # its own comes first
+    assert expert_model_path(tmp_path, "HalfCheetah-v4") == tmp_path / "HalfCheetah-v4_expert.zip"
