@@ -12,7 +12,7 @@ venv="$root/.venv-$stack"
 python="${PYTHON:-python3}"
 case "$stack" in
   # the latest stack also builds the documentation site and the package (scripts/docs.sh, scripts/package.sh)
-  latest) deps=(torch==2.13.0 stable-baselines3 sb3-contrib gymnasium "rl_zoo3>=2.9" pandas optuna tensorboard "minari[hdf5,create]" sphinx myst-parser sphinx-rtd-theme build twine) ;;
+  latest) deps=(torch==2.13.0 stable-baselines3 sb3-contrib gymnasium "rl_zoo3>=2.9" pandas matplotlib optuna tensorboard "minari[hdf5,create]" sphinx myst-parser sphinx-rtd-theme build twine) ;;
   compat) deps=(torch==2.13.0 imitation==1.0.1 stable-baselines3==2.2.1 sb3-contrib==2.2.1 gymnasium==0.29.1) ;;
   *) echo "unknown GAIL_STACK=$stack (expected latest or compat)" >&2; exit 2 ;;
 esac
