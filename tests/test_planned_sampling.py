@@ -1,7 +1,7 @@
 """The batches a train() announces with plan_samples() are drawn and relabelled together, exactly as one by one."""
 
 import pickle
-from typing import List
+from typing import List, Tuple
 
 import gymnasium as gym
 import numpy as np
@@ -34,6 +34,21 @@ def _buffer(
     _fill(buffer, n_steps)
     buffer.set_reward_model(reward_model)
     return buffer
+
+
+def _seeded_buffer(reward_model: GailRewardModel, planned: bool) -> GailReplayBuffer:
+    """A filled buffer with both random streams seeded, and (if ``planned``) a plan of 7 batches of 64 made."""
+    buffer = _buffer(reward_model)
+    np.random.seed(3)
+    reward_model.generator.manual_seed(3)
+    if planned:
+        buffer.plan_samples(7, 64)
+    return buffer
+
+
+def _streams(reward_model: GailRewardModel) -> Tuple[np.ndarray, th.Tensor]:
+    """The states of NumPy's global random stream and of the reward model's generator."""
+    return np.random.get_state()[1].copy(), reward_model.generator.get_state().clone()
 
 
 def _as_arrays(samples) -> List[np.ndarray]:
@@ -156,11 +171,7 @@ def test_a_dropped_plan_gives_back_the_draws_of_the_batches_it_did_not_serve(
     venv = VecNormalize(make_vec_env("CartPole-v1", n_envs=2, seed=0))
 
     def run(planned: bool):
-        buffer = _buffer(reward_model)
-        np.random.seed(3)
-        reward_model.generator.manual_seed(3)
-        if planned:
-            buffer.plan_samples(7, 64)
+        buffer = _seeded_buffer(reward_model, planned)
         batches = [buffer.sample(64) for _ in range(n_served)]
         if planned:
             assert len(buffer._plan.ready) == n_ready
@@ -179,7 +190,7 @@ def test_a_dropped_plan_gives_back_the_draws_of_the_batches_it_did_not_serve(
             buffer.plan_samples(3, 64)
         assert not buffer._plan.ready or drop == "discriminator update"  # (that one is seen at the next call)
         batches += [buffer.sample(64) for _ in range(3)]
-        streams = np.random.get_state()[1].copy(), reward_model.generator.get_state().clone()
+        streams = _streams(reward_model)
         return [_as_arrays(batch) for batch in batches], streams
 
     (planned, streams), (one_by_one, expected_streams) = run(True), run(False)
@@ -198,7 +209,7 @@ def test_a_dropped_plan_keeps_the_draws_others_made_after_its_chunk(reward_model
     buffer.sample(64)
     exploration = np.random.random(4)
     reward_model.sample_expert_index(5)
-    streams = np.random.get_state()[1].copy(), reward_model.generator.get_state().clone()
+    streams = _streams(reward_model)
     _fill(buffer, 1)  # drops the plan (and draws from its own generator)
     assert not buffer._plan.ready
     np.testing.assert_array_equal(np.random.get_state()[1], streams[0])
@@ -211,19 +222,15 @@ def test_each_random_stream_is_rewound_on_its_own(reward_model, drawn_from):
     """A stream something else drew from is kept; the other one is rewound to where one-by-one sampling leaves it."""
 
     def run(planned: bool):
-        buffer = _buffer(reward_model)
-        np.random.seed(3)
-        reward_model.generator.manual_seed(3)
-        if planned:
-            buffer.plan_samples(7, 64)
+        buffer = _seeded_buffer(reward_model, planned)
         buffer.sample(64)
         if drawn_from == "numpy":
             np.random.random(4)
         else:
             reward_model.sample_expert_index(5)
-        touched = np.random.get_state()[1].copy(), reward_model.generator.get_state().clone()
+        touched = _streams(reward_model)
         buffer.plan_samples(0, 64)  # drops the plan
-        return touched, (np.random.get_state()[1].copy(), reward_model.generator.get_state().clone())
+        return touched, _streams(reward_model)
 
     (touched, after), (_, expected) = run(True), run(False)
     if drawn_from == "numpy":
