@@ -207,7 +207,7 @@ def reward_model_bytes(reward_model: GailRewardModel) -> Dict[str, int]:
         weights=_nbytes(list(discriminator.parameters()) + list(discriminator.buffers()))
         + _nbytes([state for per_param in reward_model.optimizer.state.values() for state in per_param.values()]),
         expert=_nbytes([expert.obs, expert.actions, expert.next_obs, expert.absorbing, expert.terminals]),
-        collected=_nbytes(reward_model._collected),
+        collected=_nbytes(reward_model._collected.parts),
     )
 
 

@@ -6,13 +6,18 @@ that loading uses ``torch.load(weights_only=True)`` and a crafted file cannot ex
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Type, Union
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
+from sb3_gail_plugin.features import extractor_from_name, extractor_name, holds_images, to_plain
 from sb3_gail_plugin.transitions import ObsArray, Transitions
+
+if TYPE_CHECKING:
+    from sb3_gail_plugin.reward_model import GailRewardModel
 
 PathLike = Union[str, "os.PathLike[str]"]
 FILE_FORMAT = "sb3-gail-plugin/reward-model"
@@ -141,3 +146,71 @@ def load_state(path: PathLike) -> Dict[str, Any]:
             f"{os.fspath(path)} has reward model file version {state.get('version')}, expected one of {READABLE_VERSIONS}"
         )
     return state
+
+
+def save_reward_model(model: GailRewardModel, path: PathLike) -> None:
+    """
+    Write a reward model's state (see :meth:`GailRewardModel.save`).
+
+    :param model: The reward model
+    :param path: File to write
+    :raises TypeError: if ``features_extractor_kwargs`` hold something else than plain values
+    """
+    kwargs = model._init_kwargs()
+    kwargs["features_extractor_class"] = extractor_name(model.discriminator.features_extractor_class)
+    kwargs["features_extractor_kwargs"] = to_plain(model.features_extractor_kwargs, "features_extractor_kwargs")
+    stats = model.reward_stats
+    save_state(
+        {
+            "observation_space": space_to_dict(model.observation_space),
+            "action_space": space_to_dict(model.action_space),
+            "kwargs": kwargs,
+            "expert_data": transitions_to_dict(model.expert_data),
+            "collected_data": transitions_to_dict(model.agent_data),
+            "n_counted": model._collected.n_counted,
+            "discriminator": model.discriminator.state_dict(),
+            "optimizer": model.optimizer.state_dict(),
+            "generator": model.generator.get_state(),
+            "reward_stats": [float(stats.mean), float(stats.var), float(stats.count)],
+            "n_updates": model.n_updates,
+        },
+        path,
+    )
+
+
+def load_reward_model(
+    cls: Type[GailRewardModel],
+    path: PathLike,
+    device: Union[th.device, str] = "auto",
+    features_extractor_class: Optional[Type[BaseFeaturesExtractor]] = None,
+) -> GailRewardModel:
+    """
+    Read a reward model written by :func:`save_reward_model` (see :meth:`GailRewardModel.load`).
+
+    :param cls: The reward model's class
+    :param path: File written by :func:`save_reward_model`
+    :param device: Device to load the discriminator onto
+    :param features_extractor_class: The discriminator's features extractor class, when it is not one of SB3's
+    :return: The reward model, in the state it was saved in
+    """
+    data = load_state(path)
+    observation_space = space_from_dict(data["observation_space"])
+    kwargs = dict(data["kwargs"])
+    if "features_extractor_class" not in kwargs and holds_images(observation_space):
+        raise ValueError(
+            f"{os.fspath(path)} was written by a version whose discriminator flattened images into an MLP; this "
+            "version reads images with a features extractor (NatureCNN by default): train the reward model anew"
+        )
+    kwargs["features_extractor_class"] = extractor_from_name(kwargs.get("features_extractor_class"), features_extractor_class)
+    expert_data = transitions_from_dict(data["expert_data"])
+    model = cls(observation_space, space_from_dict(data["action_space"]), expert_data, device=device, **kwargs)
+    model.discriminator.load_state_dict(data["discriminator"])
+    model.optimizer.load_state_dict(data["optimizer"])
+    model.generator.set_state(data["generator"])
+    mean, var, count = data["reward_stats"]
+    model.reward_stats.mean, model.reward_stats.var, model.reward_stats.count = np.array(mean), np.array(var), count
+    collected = transitions_from_dict(data["collected_data"])
+    model._collected.parts = [] if collected is None else [collected]
+    model._collected.n_counted = int(data.get("n_counted", 0))
+    model.n_updates = int(data["n_updates"])
+    return model

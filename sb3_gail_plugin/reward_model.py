@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from contextlib import nullcontext
-from dataclasses import replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
@@ -16,37 +15,19 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.utils import get_device
 
 from sb3_gail_plugin import persistence
-from sb3_gail_plugin.demonstrations import DemonstrationSource, load_demonstrations, read_transitions
+from sb3_gail_plugin.collected_data import CollectedTransitions
+from sb3_gail_plugin.demonstrations import DemonstrationSource, load_demonstrations
 from sb3_gail_plugin.discriminator import Discriminator, TensorObs
-from sb3_gail_plugin.features import extractor_from_name, extractor_name, holds_images, to_plain
 from sb3_gail_plugin.regularizers import gradient_penalty
+from sb3_gail_plugin.reward_shaping import REWARD_FORMS, normalize_and_clip, reward_from_logits
 from sb3_gail_plugin.state_cache import ModuleStateCache
-from sb3_gail_plugin.tensor_data import DiscriminatorBatches, TransitionTensors, copy_obs, to_tensor
-from sb3_gail_plugin.transitions import ObsArray, Transitions, check_finite_and_non_empty, conform_transitions, index_obs
+from sb3_gail_plugin.tensor_data import DiscriminatorBatches, TransitionTensors, to_tensor
+from sb3_gail_plugin.transitions import ObsArray, Transitions, conform_transitions, index_obs
 
 ArrayOrTensor = Union[np.ndarray, th.Tensor]
 ObsInput = Union[ArrayOrTensor, Mapping[str, ArrayOrTensor]]
 
-REWARD_FORMS = ("gail", "neg_log", "airl")
 AGENT_DATA_SOURCES = ("rollout", "replay")
-
-
-def reward_from_logits(logits: th.Tensor, reward_form: str = "gail") -> th.Tensor:
-    """
-    Per-step reward from the discriminator's logit ``l = log D - log(1 - D)``, computed stably.
-
-    :param logits: Logits of "expert"
-    :param reward_form: ``"gail"``: ``-log(1 - D) = softplus(l)`` (always positive: pays for surviving);
-        ``"neg_log"``: ``log D = -softplus(-l)`` (always negative: pays for ending); ``"airl"``: ``l``
-    :return: Rewards, same shape as ``logits``
-    """
-    if reward_form == "gail":
-        return F.softplus(logits)
-    if reward_form == "neg_log":
-        return -F.softplus(-logits)
-    if reward_form == "airl":
-        return logits
-    raise ValueError(f"reward_form must be one of {REWARD_FORMS}, got {reward_form!r}")
 
 
 class GailRewardModel:
@@ -245,8 +226,7 @@ class GailRewardModel:
             features = self.discriminator.standardization_features(index_obs(self._expert.obs, slice(0, self._expert.n_real)))
             self.discriminator.set_obs_normalization(features.mean(dim=0), features.std(dim=0))
         self.reward_stats = RunningMeanStd(shape=())
-        self._collected: List[Transitions] = []
-        self._n_counted = 0  # transitions counted by count_collected(), not stored
+        self._collected = CollectedTransitions()
         self._absorbing_cache = ModuleStateCache(self.discriminator)  # the absorbing state's logit, per state of D
         self.n_updates = 0
         # per-step rewards that the last train() computed its reward means from (CPU tensors), for histograms
@@ -273,23 +253,7 @@ class GailRewardModel:
         :param dones: Episode ends, shape ``(n,)``
         :param timeouts: Which episode ends are time-limit truncations, shape ``(n,)``
         """
-        if actions is None and next_observations is None and dones is None:
-            batch, _ = read_transitions(observations)  # agent data: partial episodes, no truncation rules
-            check_finite_and_non_empty(batch, "agent data")
-            self._collected.append(replace(batch, rewards=None))
-            return
-        if actions is None or next_observations is None or dones is None:
-            raise TypeError("collect_data() needs observations, actions, next_observations and dones (or one batch)")
-        dones = np.array(dones, dtype=bool).reshape(-1)
-        self._collected.append(
-            Transitions(
-                observations=copy_obs(observations),
-                actions=np.array(actions),
-                next_observations=copy_obs(next_observations),
-                dones=dones,
-                timeouts=np.zeros_like(dones) if timeouts is None else np.array(timeouts, dtype=bool).reshape(-1) & dones,
-            )
-        )
+        self._collected.add(observations, actions, next_observations, dones, timeouts)
 
     def count_collected(self, n: int) -> None:
         """
@@ -299,21 +263,17 @@ class GailRewardModel:
 
         :param n: Number of new agent transitions
         """
-        if n < 0:
-            raise ValueError(f"Expected a number of transitions >= 0, got {n}")
-        self._n_counted += int(n)
+        self._collected.count(n)
 
     @property
     def n_collected(self) -> int:
         """Number of agent transitions collected since the last clear: stored, or only counted (:meth:`count_collected`)."""
-        return sum(len(part) for part in self._collected) + self._n_counted
+        return len(self._collected)
 
     @property
     def agent_data(self) -> Optional[Transitions]:
         """The stored agent transitions (``None`` when none is stored; counted transitions are not stored)."""
-        if not self._collected:
-            return None
-        return Transitions.concatenate(self._collected)
+        return self._collected.stored
 
     def ready_to_train(self) -> bool:
         """Whether at least ``target_new_data_count`` transitions were collected since the last clear."""
@@ -321,8 +281,7 @@ class GailRewardModel:
 
     def clear_data(self) -> None:
         """Empty the agent training set, and the count of :meth:`count_collected` (done after each :meth:`train`)."""
-        self._collected = []
-        self._n_counted = 0
+        self._collected.clear()
 
     def expert_transitions(self) -> Tuple[TensorObs, th.Tensor, TensorObs, th.Tensor]:
         """
@@ -381,11 +340,10 @@ class GailRewardModel:
         """
         agent_data = self.agent_data if agent_data is None else agent_data
         if agent_data is None:
-            counted = (
-                f" ({self._n_counted} counted by GailVecEnvWrapper, which only counts them with agent_data_source='replay')"
-            )
+            n_counted = self._collected.n_counted
+            counted = f" ({n_counted} counted by GailVecEnvWrapper, which only counts them with agent_data_source='replay')"
             raise RuntimeError(
-                f"No agent transitions stored{counted if self._n_counted else ''}: call collect_data() before train(), "
+                f"No agent transitions stored{counted if n_counted else ''}: call collect_data() before train(), "
                 "or pass agent_data (e.g. replay_buffer.sample_transitions(n))"
             )
         agent_data = conform_transitions(
@@ -483,12 +441,8 @@ class GailRewardModel:
         return reward_from_logits(logit, self.reward_form)
 
     def _transform(self, rewards: th.Tensor, centered: bool = False) -> th.Tensor:
-        if self.normalize_reward:
-            mean = 0.0 if centered else float(self.reward_stats.mean)  # a centred reward keeps its zero
-            rewards = (rewards - mean) / float(np.sqrt(self.reward_stats.var + 1e-8))
-        if self.reward_clip is not None:
-            rewards = rewards.clamp(-self.reward_clip, self.reward_clip)
-        return rewards
+        stats = self.reward_stats if self.normalize_reward else None
+        return normalize_and_clip(rewards, stats, self.reward_clip, centered)
 
     def estimate(
         self,
@@ -578,25 +532,7 @@ class GailRewardModel:
         :param path: File to write
         :raises TypeError: if ``features_extractor_kwargs`` hold something else than plain values
         """
-        kwargs = self._init_kwargs()
-        kwargs["features_extractor_class"] = extractor_name(self.discriminator.features_extractor_class)
-        kwargs["features_extractor_kwargs"] = to_plain(self.features_extractor_kwargs, "features_extractor_kwargs")
-        persistence.save_state(
-            {
-                "observation_space": persistence.space_to_dict(self.observation_space),
-                "action_space": persistence.space_to_dict(self.action_space),
-                "kwargs": kwargs,
-                "expert_data": persistence.transitions_to_dict(self.expert_data),
-                "collected_data": persistence.transitions_to_dict(self.agent_data),
-                "n_counted": self._n_counted,
-                "discriminator": self.discriminator.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "generator": self.generator.get_state(),
-                "reward_stats": [float(self.reward_stats.mean), float(self.reward_stats.var), float(self.reward_stats.count)],
-                "n_updates": self.n_updates,
-            },
-            path,
-        )
+        persistence.save_reward_model(self, path)
 
     @classmethod
     def load(
@@ -617,25 +553,4 @@ class GailRewardModel:
             SB3's (it must have the import path the file records)
         :return: The reward model, in the state it was saved in
         """
-        data = persistence.load_state(path)
-        observation_space = persistence.space_from_dict(data["observation_space"])
-        kwargs = dict(data["kwargs"])
-        if "features_extractor_class" not in kwargs and holds_images(observation_space):
-            raise ValueError(
-                f"{os.fspath(path)} was written by a version whose discriminator flattened images into an MLP; this "
-                "version reads images with a features extractor (NatureCNN by default): train the reward model anew"
-            )
-        recorded = kwargs.get("features_extractor_class")
-        kwargs["features_extractor_class"] = extractor_from_name(recorded, features_extractor_class)
-        expert_data = persistence.transitions_from_dict(data["expert_data"])
-        model = cls(observation_space, persistence.space_from_dict(data["action_space"]), expert_data, device=device, **kwargs)
-        model.discriminator.load_state_dict(data["discriminator"])
-        model.optimizer.load_state_dict(data["optimizer"])
-        model.generator.set_state(data["generator"])
-        mean, var, count = data["reward_stats"]
-        model.reward_stats.mean, model.reward_stats.var, model.reward_stats.count = np.array(mean), np.array(var), count
-        collected = persistence.transitions_from_dict(data["collected_data"])
-        model._collected = [] if collected is None else [collected]
-        model._n_counted = int(data.get("n_counted", 0))
-        model.n_updates = int(data["n_updates"])
-        return model
+        return persistence.load_reward_model(cls, path, device, features_extractor_class)
