@@ -31,8 +31,15 @@ class CollectedTransitions:
         timeouts: Optional[np.ndarray] = None,
     ) -> None:
         """
-        Store a batch of transitions: the arrays, or a single :class:`Transitions` batch or list of DI-engine style
-        transition dicts as ``observations`` (see :meth:`GailRewardModel.collect_data`).
+        Store a batch of transitions: the arrays, or a single :class:`~sb3_gail_plugin.transitions.Transitions` batch
+        or list of DI-engine style transition dicts as ``observations``
+        (see :meth:`~sb3_gail_plugin.reward_model.GailRewardModel.collect_data`).
+
+        :param observations: Raw observations ``s``, shape ``(n, *obs_shape)`` (or one batch)
+        :param actions: Actions in the env's action space, shape ``(n, *action_shape)``
+        :param next_observations: Raw next observations ``s'`` (real terminal observations at episode ends)
+        :param dones: Episode ends, shape ``(n,)``
+        :param timeouts: Which episode ends are time-limit truncations, shape ``(n,)``
         """
         if actions is None and next_observations is None and dones is None:
             batch, _ = read_transitions(observations)  # agent data: partial episodes, no truncation rules
@@ -73,5 +80,14 @@ class CollectedTransitions:
 
     def clear(self) -> None:
         """Drop the stored transitions and the count."""
-        self.parts = []
-        self.n_counted = 0
+        self.restore(None, 0)
+
+    def restore(self, stored: Optional[Transitions], n_counted: int) -> None:
+        """
+        Replace the contents (a loaded reward model's).
+
+        :param stored: The stored transitions (``None``: none)
+        :param n_counted: Transitions counted, not stored
+        """
+        self.parts = [] if stored is None else [stored]
+        self.n_counted = int(n_counted)

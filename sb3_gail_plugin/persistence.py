@@ -150,7 +150,7 @@ def load_state(path: PathLike) -> Dict[str, Any]:
 
 def save_reward_model(model: GailRewardModel, path: PathLike) -> None:
     """
-    Write a reward model's state (see :meth:`GailRewardModel.save`).
+    Write a reward model's state (see :meth:`~sb3_gail_plugin.reward_model.GailRewardModel.save`).
 
     :param model: The reward model
     :param path: File to write
@@ -185,12 +185,13 @@ def load_reward_model(
     features_extractor_class: Optional[Type[BaseFeaturesExtractor]] = None,
 ) -> GailRewardModel:
     """
-    Read a reward model written by :func:`save_reward_model` (see :meth:`GailRewardModel.load`).
+    Read a reward model written by :func:`save_reward_model` (see :meth:`~sb3_gail_plugin.reward_model.GailRewardModel.load`).
 
     :param cls: The reward model's class
     :param path: File written by :func:`save_reward_model`
     :param device: Device to load the discriminator onto
-    :param features_extractor_class: The discriminator's features extractor class, when it is not one of SB3's
+    :param features_extractor_class: The discriminator's features extractor class, when it is not one of SB3's (it
+        must have the import path the file records)
     :return: The reward model, in the state it was saved in
     """
     data = load_state(path)
@@ -209,8 +210,6 @@ def load_reward_model(
     model.generator.set_state(data["generator"])
     mean, var, count = data["reward_stats"]
     model.reward_stats.mean, model.reward_stats.var, model.reward_stats.count = np.array(mean), np.array(var), count
-    collected = transitions_from_dict(data["collected_data"])
-    model._collected.parts = [] if collected is None else [collected]
-    model._collected.n_counted = int(data.get("n_counted", 0))
+    model._collected.restore(transitions_from_dict(data["collected_data"]), data.get("n_counted", 0))
     model.n_updates = int(data["n_updates"])
     return model

@@ -38,7 +38,7 @@ class GailRewardModel:
 
     The discriminator D outputs the logit of "expert"; the default reward is that logit,
     ``log D - log(1 - D)`` (``reward_form="airl"``), and every form is computed stably from it
-    (see :func:`reward_from_logits`).
+    (see :func:`~sb3_gail_plugin.reward_shaping.reward_from_logits`).
 
     :param observation_space: The env's observation space
     :param action_space: The env's action space (Discrete, Box, MultiDiscrete or MultiBinary)
