@@ -117,3 +117,22 @@ def test_the_v4_mujoco_envs_share_the_v5_expert(tmp_path):
     (tmp_path / "Hopper-v4_expert.zip").write_bytes(b"")
     assert expert_model_path(tmp_path, "Hopper-v4") == tmp_path / "Hopper-v4_expert.zip"  # its own comes first
     assert expert_model_path(tmp_path, "HalfCheetah-v4") == tmp_path / "HalfCheetah-v4_expert.zip"
+
+
+def test_goals_reach_hold_and_median_count_a_never_as_slowest():
+    goals = pytest.importorskip("benchmarks.goals")
+    rows = []
+    # expert 1,000 and random 100: 90 % = 910, 80 % = 820
+    for seed, returns in enumerate([[500, 920, 830, 1000], [500, 600, 950, 700], [100, 200, 300, 400]]):
+        for record in _records(returns):
+            meta = dict(env="Hopper-v5", n_demos="10", method="ours", seed=str(seed), expert_return="1000")
+            rows.append(dict(record, random_return="100", **meta))
+    run = goals.run_goals([r for r in rows if r["seed"] == "0"], reach=0.9, hold=0.8)
+    assert run["steps_to_reach"] == 10000 and run["held"] == 1.0 and run["min_after"] == pytest.approx(730 / 900)
+    dropped = goals.run_goals([r for r in rows if r["seed"] == "1"], reach=0.9, hold=0.8)
+    assert dropped["steps_to_reach"] == 15000 and dropped["held"] == 0.0  # 700 < 820 after reaching
+    assert goals.run_goals([r for r in rows if r["seed"] == "2"], reach=0.9, hold=0.8)["steps_to_reach"] is None
+    assert goals.median_steps([10000.0, 15000.0, None]) == 15000.0
+    assert goals.median_steps([10000.0, None, None]) is None
+    table = goals.goals_table(rows)
+    assert "| ours | 3 (0, 1, 2) | 10k, 15k, never | 15k |" in table and "| 1/3 |" in table
