@@ -54,7 +54,7 @@ def median_steps(steps: List[Optional[float]]) -> Optional[float]:
 
 
 def _steps(value: Optional[float]) -> str:
-    return "never" if value is None else f"{value / 1000:,.0f}k"
+    return "never" if value is None else f"{value / 1000:,.1f}".removesuffix(".0") + "k"
 
 
 def goals_table(rows: List[Dict[str, str]], reach: float = 0.9, hold: float = 0.8) -> str:
@@ -99,14 +99,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("csv", nargs="+", type=Path, help="benchmark CSVs (benchmarks.compare's output)")
     parser.add_argument("--reach", type=float, default=0.9)
     parser.add_argument("--hold", type=float, default=0.8)
-    parser.add_argument("--name", required=True, help="base name of the merged CSV, the Markdown table and the plot")
+    parser.add_argument(
+        "--name", required=True, help="base name of the Markdown table, the plot and (from several CSVs) the merged CSV"
+    )
     args = parser.parse_args(argv)
     rows = [row for path in args.csv for row in read_csv(path)]
-    merged = RESULTS / f"{args.name}.csv"
-    with open(merged, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows({key: row.get(key, "") for key in FIELDS} for row in rows)
+    if len(args.csv) > 1:  # the runs in one file, for the report and plot of benchmarks.compare --report-only
+        with open(RESULTS / f"{args.name}.csv", "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=FIELDS)
+            writer.writeheader()
+            writer.writerows({key: row.get(key, "") for key in FIELDS} for row in rows)
     table = goals_table(rows, args.reach, args.hold)
     sources = " ".join(str(path) for path in args.csv)
     (RESULTS / f"{args.name}.md").write_text(
