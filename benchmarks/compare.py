@@ -170,7 +170,7 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                     if method not in NEEDS_DEMOS and n_demos != args.n_demos[0]:
                         continue  # the true-reward learner does not depend on the demonstrations
                     if not method_fits(method, env_id):
-                        print(f"[{env_id} | {method}] skipped: its learner does not take this env's actions")
+                        print(f"[{env_id} | {method}] skipped: it does not run on this env (its actions, or no settings)")
                         continue
                     for seed in args.seeds:
                         if (env_id, n_demos, method, seed) in done:

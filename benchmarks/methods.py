@@ -489,10 +489,17 @@ BOX_ONLY = {
     "td3_true_reward",
 }
 DISCRETE_ONLY = {"ours", "ours_zoo_dqn", "ours_plain_gail", "imitation_gail_dqn", "dqn_true_reward", "dqn_true_reward_zoo"}
+# Methods that run on some envs only: those it has published settings for
+ENVS_ONLY: Dict[str, Tuple[str, ...]] = {"imitation_gail_ppo_tuned": tuple(IMITATION_TUNED_GAIL)}
 
 
 def method_fits(method: str, env_id: str) -> bool:
-    """Whether ``method``'s learner takes ``env_id``'s actions (SAC and TD3 need Box actions, DQN Discrete ones)."""
+    """
+    Whether ``method`` runs on ``env_id``: its learner takes the env's actions (SAC and TD3 need Box actions, DQN
+    Discrete ones), and it has settings for the env where it needs them (:data:`ENVS_ONLY`).
+    """
+    if method in ENVS_ONLY and env_id not in ENVS_ONLY[method]:
+        return False
     env = gym.make(env_id)
     is_box = isinstance(env.action_space, gym.spaces.Box)
     env.close()

@@ -91,6 +91,15 @@ def test_continuous_methods_run_on_the_committed_pendulum_expert(method):
     assert len(records) >= 1 and np.isfinite(records[-1]["mean_return"])
 
 
+def test_methods_with_published_settings_run_only_on_their_envs():
+    """The benchmark skips imitation's tuned GAIL-PPO where imitation publishes no settings (the --quick smoke test)."""
+    from benchmarks.methods import method_fits
+
+    assert method_fits("imitation_gail_ppo_tuned", "Hopper-v4")
+    assert not method_fits("imitation_gail_ppo_tuned", "CartPole-v1")
+    assert method_fits("imitation_gail_ppo_zoo", "CartPole-v1")
+
+
 def test_imitations_tuned_gail_settings_are_read_from_the_installed_package():
     pytest.importorskip("imitation")
     import torch as th
