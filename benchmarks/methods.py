@@ -193,10 +193,17 @@ def run_ours_continuous(
     GAIL-SAC (or TD3) with this plugin: the two-line usage with rl-zoo3's settings for the env, changed where
     :data:`GAIL_OVERRIDES` says (``overrides=False``: rl-zoo3's settings as they are).
     """
-    algorithm_class = CONTINUOUS_ALGORITHMS[algorithm]
-    settings = {**continuous_settings(env_id, algorithm), **(GAIL_OVERRIDES.get(env_id, {}) if overrides else {})}
-    model = algorithm_class("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **settings)
+    model = make_ours_continuous(env_id, seed, algorithm, overrides)
     model.learn(budget, callback=[GailCallback(demos, **(reward_model_kwargs or {})), EvalEveryK(evaluator)])
+
+
+def make_ours_continuous(env_id: str, seed: int, algorithm: str = "sac", overrides: bool = True) -> BaseAlgorithm:
+    """
+    The SAC (or TD3) model of :func:`run_ours_continuous`, with ``GailReplayBuffer``: rl-zoo3's settings for the env,
+    changed where :data:`GAIL_OVERRIDES` says (``overrides=False``: as they are).
+    """
+    settings = {**continuous_settings(env_id, algorithm), **(GAIL_OVERRIDES.get(env_id, {}) if overrides else {})}
+    return CONTINUOUS_ALGORITHMS[algorithm]("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **settings)
 
 
 def run_continuous(

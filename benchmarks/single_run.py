@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Dict, List
+from typing import Dict, List, cast
 
 import numpy as np
 import torch as th
@@ -22,7 +22,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from benchmarks.compare import expert_demonstrations
-from benchmarks.methods import CONTINUOUS_ALGORITHMS, GAIL_OVERRIDES, EvalEveryK, Evaluator, continuous_settings, dqn_settings
+from benchmarks.methods import CONTINUOUS_ALGORITHMS, EvalEveryK, Evaluator, dqn_settings, make_ours_continuous
 from sb3_gail_plugin import GailCallback, GailReplayBuffer
 from sb3_gail_plugin.demonstrations import subsample_episodes
 
@@ -101,10 +101,8 @@ def main(argv: List[str] | None = None) -> None:
         model = DQN(
             "MlpPolicy", args.env, replay_buffer_class=GailReplayBuffer, seed=args.seed, **dqn_settings(args.env, args.dqn)
         )
-    else:  # as benchmarks.methods.run_ours_continuous builds it
-        settings = {**continuous_settings(args.env, args.algo), **GAIL_OVERRIDES.get(args.env, {})}
-        algorithm_class = CONTINUOUS_ALGORITHMS[args.algo]
-        model = algorithm_class("MlpPolicy", args.env, replay_buffer_class=GailReplayBuffer, seed=args.seed, **settings)
+    else:
+        model = cast(OffPolicyAlgorithm, make_ours_continuous(args.env, args.seed, args.algo))
     model.learn(args.steps, callback=[gail, PrintDiscriminatorStats(gail, args.stats_every), EvalEveryK(evaluator)])
     print(
         f"returns every {args.eval_every} env steps:",
