@@ -207,6 +207,8 @@ def load_reward_model(
     model = cls(observation_space, space_from_dict(data["action_space"]), expert_data, device=device, **kwargs)
     model.discriminator.load_state_dict(data["discriminator"])
     model.optimizer.load_state_dict(data["optimizer"])
+    for group in model.optimizer.param_groups:  # files saved by earlier versions hold PyTorch's default (None)
+        group["foreach"] = True
     model.generator.set_state(data["generator"])
     mean, var, count = data["reward_stats"]
     model.reward_stats.mean, model.reward_stats.var, model.reward_stats.count = np.array(mean), np.array(var), count

@@ -52,7 +52,8 @@ def gradient_penalty(
     leaves: List[th.Tensor] = []
     mixed = _interpolate(expert_inputs, agent_inputs, alpha, leaves)
     gradients = th.autograd.grad(net(mixed).sum(), leaves, create_graph=True)
-    flat = th.cat([gradient.reshape(gradient.shape[0], -1) for gradient in gradients], dim=1)
+    flat_parts = [gradient.reshape(gradient.shape[0], -1) for gradient in gradients]
+    flat = flat_parts[0] if len(flat_parts) == 1 else th.cat(flat_parts, dim=1)
     # sqrt(x + eps) rather than norm(): the norm's derivative is NaN where the gradient is zero
     norms = th.sqrt(flat.pow(2).sum(dim=1) + 1e-12)
     return ((norms - 1) ** 2 * real).sum() / real.sum().clamp(min=1)

@@ -218,7 +218,9 @@ class GailRewardModel:
                 "needs expert actions, but the demonstrations have none: use policy_expert_fraction=0 (or None)"
             )
         self.policy_expert_fraction = float(policy_expert_fraction)
-        self.optimizer = th.optim.Adam(self.discriminator.parameters(), lr=self.learning_rate)
+        # foreach: one multi-tensor kernel per Adam operation, not one per parameter (the same values as the
+        # per-parameter loop, which is PyTorch's default on the CPU, at a fraction of its overhead)
+        self.optimizer = th.optim.Adam(self.discriminator.parameters(), lr=self.learning_rate, foreach=True)
         self.generator = th.Generator(device="cpu")
         self.generator.manual_seed(self.seed if self.seed is not None else int(th.randint(2**62, (1,)).item()))
         self._expert = TransitionTensors(self.expert_data, self.device, self.absorbing)

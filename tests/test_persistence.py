@@ -89,6 +89,25 @@ def test_counted_transitions_are_saved_and_files_without_them_still_load(cartpol
     assert GailRewardModel.load(tmp_path / "v3.pt").n_collected == 30
 
 
+def test_optimizer_uses_multi_tensor_adam_also_after_loading_older_files(cartpole_demos, tmp_path):
+    """Adam runs its multi-tensor path (the same values as PyTorch's per-parameter loop, at less overhead), also
+    when loaded from a file whose optimiser state holds PyTorch's default."""
+    model = GailRewardModel(*_cartpole_spaces(), cartpole_demos, update_per_collect=5, seed=3)
+    reference = copy.deepcopy(model)
+    reference.optimizer = th.optim.Adam(reference.discriminator.parameters(), lr=model.learning_rate, foreach=False)
+    for rm in (model, reference):
+        rm.train(_agent_batch(cartpole_demos, 0))
+    _assert_same_state(model, reference)
+    assert all(group["foreach"] is True for group in model.optimizer.param_groups)
+    model.save(tmp_path / "gail.pt")
+    state = load_state(tmp_path / "gail.pt")
+    for group in state["optimizer"]["param_groups"]:
+        group["foreach"] = None  # as saved by earlier versions
+    save_state(state, tmp_path / "old.pt")
+    loaded = GailRewardModel.load(tmp_path / "old.pt")
+    assert all(group["foreach"] is True for group in loaded.optimizer.param_groups)
+
+
 def test_numpy_typed_arguments_save_and_load(cartpole_demos, tmp_path):
     """Arguments from a config sweep are often NumPy scalars: the file must still hold plain values only."""
     kwargs = dict(reward_clip=np.float64(5), hidden_dims=(np.int64(8), np.int64(8)), replay_window=np.int64(100))
