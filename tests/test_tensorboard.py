@@ -62,8 +62,9 @@ def test_dqn_tensorboard_log_has_gail_scalars_and_reward_histograms(cartpole_dem
         verbose=1,  # stdout too: it must skip the histograms
         seed=0,
     )
-    model.learn(400, callback=GailCallback(cartpole_demos, update_per_collect=5), log_interval=1)
-    _check_histograms_match_scalars(_read_events(tmp_path), batch_size=64)
+    gail = GailCallback(cartpole_demos, update_per_collect=5)
+    model.learn(400, callback=gail, log_interval=1)
+    _check_histograms_match_scalars(_read_events(tmp_path), batch_size=gail.reward_model.batch_size)
 
 
 def test_ppo_tensorboard_log_has_gail_scalars_and_reward_histograms(cartpole_demos, tmp_path):

@@ -165,7 +165,7 @@ def test_train_freq_in_episodes(cartpole_demos):
     model = _dqn("CartPole-v1", train_freq=(1, "episode"))
     model.learn(500, callback=[gail, probe])
     assert probe.updates[-1] > 0
-    assert all(size < 64 for size in probe.sizes)
+    assert all(size < gail.reward_model.target_new_data_count for size in probe.sizes)
 
 
 class MemoryWriter(KVWriter):
@@ -271,7 +271,7 @@ def test_dict_observations_with_vecnormalize_end_to_end():
     with pytest.warns(UserWarning, match="replaces it with a fresh one"):
         model.learn(256, callback=defaults, reset_num_timesteps=False)
     assert defaults.reward_model is not gail.reward_model
-    assert defaults.last_stats["n_agent_transitions"] == 64 * 3
+    assert defaults.last_stats["n_agent_transitions"] == defaults.reward_model.batch_size * 3
     assert defaults.reward_model.n_collected == 0
 
 
