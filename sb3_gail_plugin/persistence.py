@@ -6,7 +6,7 @@ that loading uses ``torch.load(weights_only=True)`` and a crafted file cannot ex
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, Optional, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Type, Union
 
 import numpy as np
 import torch as th
@@ -206,9 +206,13 @@ def load_reward_model(
     expert_data = transitions_from_dict(data["expert_data"])
     model = cls(observation_space, space_from_dict(data["action_space"]), expert_data, device=device, **kwargs)
     model.discriminator.load_state_dict(data["discriminator"])
+    # which implementation Adam runs is the code's choice, not the file's (earlier versions saved foreach=None)
+    implementations: List[Dict[str, Any]] = [
+        {key: group[key] for key in ("foreach", "fused") if key in group} for group in model.optimizer.param_groups
+    ]
     model.optimizer.load_state_dict(data["optimizer"])
-    for group in model.optimizer.param_groups:  # files saved by earlier versions hold PyTorch's default (None)
-        group["foreach"] = True
+    for group, implementation in zip(model.optimizer.param_groups, implementations):
+        group.update(implementation)
     model.generator.set_state(data["generator"])
     mean, var, count = data["reward_stats"]
     model.reward_stats.mean, model.reward_stats.var, model.reward_stats.count = np.array(mean), np.array(var), count

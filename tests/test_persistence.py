@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from packaging.version import Version
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -97,7 +98,8 @@ def test_optimizer_uses_multi_tensor_adam_also_after_loading_older_files(cartpol
     reference.optimizer = th.optim.Adam(reference.discriminator.parameters(), lr=model.learning_rate, foreach=False)
     for rm in (model, reference):
         rm.train(_agent_batch(cartpole_demos, 0))
-    _assert_same_state(model, reference)
+    if Version(th.__version__).release >= (2, 1):  # both paths update the moments with lerp since torch 2.1
+        _assert_same_state(model, reference)
     assert all(group["foreach"] is True for group in model.optimizer.param_groups)
     model.save(tmp_path / "gail.pt")
     state = load_state(tmp_path / "gail.pt")
