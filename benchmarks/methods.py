@@ -79,7 +79,8 @@ def dqn_settings(env_id: str, which: str) -> Dict[str, Any]:
 class Evaluator:
     """
     Evaluates a policy on a separate env with the true reward and records (env steps, wall seconds,
-    mean and std return, mean episode length). Wall seconds exclude the evaluations themselves.
+    mean and std return, mean episode length). Wall seconds exclude the evaluations themselves. With a
+    ``label``, each evaluation is also printed as it happens, so a long run's log shows its curve so far.
     """
 
     env_id: str
@@ -87,6 +88,7 @@ class Evaluator:
     every: int
     n_episodes: int = 10
     records: List[Dict[str, float]] = field(default_factory=list)
+    label: str = ""
 
     def __post_init__(self) -> None:
         self.env = make_vec_env(self.env_id, n_envs=1, seed=10_000 + self.seed)
@@ -120,6 +122,12 @@ class Evaluator:
                 mean_length=float(np.mean(lengths)),
             )
         )
+        if self.label:
+            print(
+                f"[{self.env_id} | {self.label} | seed {self.seed}] {env_steps} env steps: return "
+                f"{np.mean(returns):.1f} +/- {np.std(returns):.1f}, {wall:.0f} s",
+                flush=True,
+            )
         while self.next_at <= env_steps:
             self.next_at += self.every
 
@@ -560,6 +568,6 @@ def run(
     on_policy_budget: Optional[int] = None,
 ) -> List[Dict[str, float]]:
     """Train one method from scratch with its :func:`method_budget` of env steps; return its evaluations."""
-    evaluator = Evaluator(env_id, seed, every, n_eval_episodes)
+    evaluator = Evaluator(env_id, seed, every, n_eval_episodes, label=method)
     METHODS[method](env_id, demos, seed, method_budget(method, budget, on_policy_budget), evaluator)
     return evaluator.records
