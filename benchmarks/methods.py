@@ -123,9 +123,10 @@ class Evaluator:
             )
         )
         if self.label:
+            record = self.records[-1]
             print(
                 f"[{self.env_id} | {self.label} | seed {self.seed}] {env_steps} env steps: return "
-                f"{np.mean(returns):.1f} +/- {np.std(returns):.1f}, {wall:.0f} s",
+                f"{record['mean_return']:.1f} +/- {record['std_return']:.1f}, {wall:.0f} s",
                 flush=True,
             )
         while self.next_at <= env_steps:
