@@ -6,6 +6,7 @@ Command line::
     python -m sb3_gail_plugin.experts --env CartPole-v1 --n-episodes 10 --out demos/CartPole-v1.npz
     python -m sb3_gail_plugin.experts --env Pendulum-v1 --algo sac --n-episodes 10 --out demos/Pendulum-v1.npz
     python -m sb3_gail_plugin.experts --env Hopper-v5 --algo sac --checkpoint --out demos/Hopper-v5.npz  # resumable
+    python -m sb3_gail_plugin.experts --env Hopper-v5 --algo sac --out demos/Hopper-v5.npz --model-out experts/h.zip
 """
 
 from __future__ import annotations
@@ -283,6 +284,12 @@ def main(argv: Optional[list] = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="output .npz (default: demos/<env>.npz)")
     parser.add_argument(
+        "--model-out",
+        default=None,
+        help="where the trained expert is kept, an SB3 .zip reused on the next call (default: the --out path with the "
+        "suffix .expert.zip; the benchmark harness reads benchmarks/experts/<env>_expert.zip)",
+    )
+    parser.add_argument(
         "--progress-bar",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -296,13 +303,14 @@ def main(argv: Optional[list] = None) -> None:
     )
     args = parser.parse_args(argv)
     out = Path(args.out or f"demos/{args.env}.npz")
+    model_path = Path(args.model_out) if args.model_out else out.with_suffix(".expert.zip")
     demonstrations = make_expert_demonstrations(
         args.env,
         out,
         args.n_episodes,
         args.timesteps,
         args.seed,
-        model_path=out.with_suffix(".expert.zip"),
+        model_path=model_path,
         progress_bar=args.progress_bar,
         algo=args.algo,
         checkpoint_dir=out.with_suffix(".checkpoint") if args.checkpoint else None,
@@ -310,8 +318,8 @@ def main(argv: Optional[list] = None) -> None:
     returns = demonstrations.episode_returns()
     print(f"Saved {len(demonstrations)} transitions of {len(returns)} episodes to {out}")
     print(f"Expert return: {np.mean(returns):.1f} +/- {np.std(returns):.1f}")
-    env = expert_env(args.env, out.with_suffix(".expert.zip"), args.seed + 2)
-    model = _algorithm_class(args.algo).load(out.with_suffix(".expert.zip"))
+    env = expert_env(args.env, model_path, args.seed + 2)
+    model = _algorithm_class(args.algo).load(model_path)
     mean, std = evaluate_policy(model, env, n_eval_episodes=10, deterministic=True)
     print(f"Expert evaluation (10 episodes): {mean:.1f} +/- {std:.1f}")
 

@@ -102,3 +102,16 @@ def test_the_checkpoint_is_removed_once_the_expert_is_saved(tmp_path, monkeypatc
         "CartPole-v1", tmp_path / "demos.npz", n_episodes=1, model_path=tmp_path / "expert.zip", checkpoint_dir=checkpoint
     )
     assert (tmp_path / "expert.zip").exists() and not checkpoint.exists()
+
+
+def test_the_command_line_keeps_the_expert_where_model_out_says(tmp_path, monkeypatch):
+    settings = dict(n_envs=1, total_timesteps=64, n_steps=32, batch_size=32, n_epochs=1)
+    monkeypatch.setitem(experts.EXPERT_PPO_HYPERPARAMS, "CartPole-v1", settings)
+    model_out = tmp_path / "CartPole-v1_expert.zip"
+    argv = ["--env", "CartPole-v1", "--n-episodes", "1", "--out", str(tmp_path / "demos.npz")]
+    experts.main([*argv, "--model-out", str(model_out), "--no-progress-bar"])
+    assert model_out.exists() and not (tmp_path / "demos.expert.zip").exists()
+    assert (tmp_path / "demos.npz").exists()
+    # the default keeps it next to --out
+    experts.main([*argv[:-1], str(tmp_path / "other.npz"), "--no-progress-bar"])
+    assert (tmp_path / "other.expert.zip").exists()
