@@ -7,6 +7,11 @@ true reward and imitation's BC, on the same expert demonstrations.
 
 Runs on the compat stack (imitation 1.0.1 needs SB3 2.2.1): GAIL_STACK=compat bash scripts/setup.sh
 gives its virtual environment. Writes benchmarks/results/<name>.csv, .md and .png files.
+
+    python -m benchmarks.compare --env Hopper-v5 --seeds 0 --methods ours_sac --budget 300000 --name h --resume
+
+``--resume`` keeps the runs already in <name>.csv, and a SAC or TD3 run stopped part-way (a session's end) goes on
+from its last evaluation: those runs write a checkpoint after each evaluation (benchmarks/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import numpy as np
 import stable_baselines3
 import torch as th
 
-from benchmarks.methods import METHODS, NEEDS_DEMOS, method_fits, run
+from benchmarks.checkpoints import RunCheckpoint
+from benchmarks.methods import METHODS, NEEDS_DEMOS, RESUMABLE, method_fits, run
 from benchmarks.report import FIELDS, markdown_tables, plot, read_csv
 from sb3_gail_plugin import Transitions, load_demonstrations
 from sb3_gail_plugin.experts import make_expert_demonstrations
@@ -35,7 +41,7 @@ if not hasattr(np, "float_"):
     np.float_ = np.float64  # type: ignore[attr-defined]  # gymnasium 0.29's Acrobot-v1 uses it; NumPy 2 removed it
 
 ROOT = Path(__file__).resolve().parent
-CACHE = ROOT / "cache"  # the --quick experts (not committed)
+CACHE = ROOT / "cache"  # the --quick experts and the checkpoints of runs under way (not committed)
 EXPERTS = ROOT / "experts"  # the experts and demonstrations of the reports (committed)
 
 
@@ -126,7 +132,10 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke test: tiny budgets, one seed, one demo count")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from the existing <name>.csv")
     parser.add_argument(
-        "--resume", action="store_true", help="keep the runs already in <name>.csv and run only the missing ones"
+        "--resume",
+        action="store_true",
+        help="keep the runs already in <name>.csv and run only the missing ones; a SAC or TD3 run stopped part-way "
+        "goes on from its last evaluation (its checkpoint in benchmarks/cache/checkpoints/<name>/)",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -147,7 +156,8 @@ def main(argv: List[str] | None = None) -> None:
 def run_all(args: argparse.Namespace, csv_path: Path) -> None:
     """
     Train and evaluate every (env, demo count, method, seed), writing each run's evaluations as it finishes.
-    With ``args.resume``, the runs already in ``csv_path`` are kept and skipped.
+    With ``args.resume``, the runs already in ``csv_path`` are kept and skipped, and a run of
+    :data:`~benchmarks.methods.RESUMABLE` stopped part-way goes on from its checkpoint; without it, runs start afresh.
     """
     kept = read_csv(csv_path) if args.resume and csv_path.exists() else []
     done = {(r["env"], int(r["n_demos"]), r["method"], int(r["seed"])) for r in kept}
@@ -177,6 +187,7 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                             print(f"[{env_id} | {n_demos} demos | {method} | seed {seed}] kept from {csv_path}")
                             continue
                         began = time.perf_counter()
+                        checkpoint = run_checkpoint(args, csv_path, env_id, n_demos, method, seed)
                         records = run(
                             method,
                             env_id,
@@ -186,6 +197,7 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                             args.eval_every,
                             args.eval_episodes,
                             on_policy_budget=args.on_policy_budget,
+                            checkpoint=checkpoint,
                         )
                         for record in records:
                             row: Dict[str, Any] = dict(
@@ -199,6 +211,8 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                             )
                             writer.writerow(row)
                         file.flush()
+                        if checkpoint is not None:
+                            checkpoint.remove()
                         best = max(r["mean_return"] for r in records)
                         print(
                             f"[{env_id} | {n_demos} demos | {method} | seed {seed}] {len(records)} evaluations, "
@@ -206,6 +220,24 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                             f"{time.perf_counter() - began:.0f} s",
                             flush=True,
                         )
+
+
+def run_checkpoint(
+    args: argparse.Namespace, csv_path: Path, env_id: str, n_demos: int, method: str, seed: int
+) -> RunCheckpoint | None:
+    """
+    The checkpoint of one run of a :data:`~benchmarks.methods.RESUMABLE` method (None for the others), in
+    ``benchmarks/cache/checkpoints/<name>/``. Without ``--resume`` a checkpoint left there is deleted: the run starts
+    afresh.
+    """
+    if method not in RESUMABLE:
+        return None
+    directory = CACHE / "checkpoints" / csv_path.stem / f"{env_id}_{n_demos}demos_{method}_seed{seed}"
+    settings = dict(budget=args.budget, eval_every=args.eval_every, eval_episodes=args.eval_episodes)
+    checkpoint = RunCheckpoint(directory, settings)
+    if not args.resume:
+        checkpoint.remove()
+    return checkpoint
 
 
 def write_report(csv_path: Path, out_dir: Path, name: str, command: str) -> None:

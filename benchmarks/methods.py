@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Tuple, Type, cast
 
 import gymnasium as gym
 import numpy as np
@@ -18,9 +18,11 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from benchmarks.checkpoints import RunCheckpoint
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
 from sb3_gail_plugin.hyperparams import (
     GAIL_DQN_CARTPOLE,
@@ -89,6 +91,7 @@ class Evaluator:
     n_episodes: int = 10
     records: List[Dict[str, float]] = field(default_factory=list)
     label: str = ""
+    resumed_at: List[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.env = make_vec_env(self.env_id, n_envs=1, seed=10_000 + self.seed)
@@ -132,13 +135,35 @@ class Evaluator:
         while self.next_at <= env_steps:
             self.next_at += self.every
 
+    def state(self) -> Dict[str, Any]:
+        """What a checkpoint keeps of the evaluator: the evaluations so far and the training wall time."""
+        wall = time.perf_counter() - self.start - self.eval_seconds
+        return dict(records=self.records, next_at=self.next_at, wall_s=wall, resumed_at=self.resumed_at)
+
+    def restore(self, state: Dict[str, Any], env_steps: int) -> None:
+        """
+        Go on from a checkpoint's :meth:`state`, taken at ``env_steps``: the evaluation env is reseeded from there, so
+        the next evaluations meet new episodes rather than the first evaluation's again.
+        """
+        self.records = [dict(record) for record in state["records"]]
+        self.next_at = int(state["next_at"])
+        self.start, self.eval_seconds = time.perf_counter() - float(state["wall_s"]), 0.0
+        self.resumed_at = [*state["resumed_at"], env_steps]
+        self.env.seed(10_000 + self.seed + env_steps)
+        if self.label:
+            print(f"[{self.env_id} | {self.label} | seed {self.seed}] resumed at {env_steps} env steps", flush=True)
+
 
 class EvalEveryK(BaseCallback):
-    """Runs the evaluator on an SB3 model every K env steps."""
+    """
+    Runs the evaluator on an SB3 model every K env steps, and after each evaluation writes the run's checkpoint
+    where it has one (its saving time is kept out of the run's wall time, as the evaluations are).
+    """
 
-    def __init__(self, evaluator: Evaluator) -> None:
+    def __init__(self, evaluator: Evaluator, checkpoint: Optional[RunCheckpoint] = None) -> None:
         super().__init__()
         self.evaluator = evaluator
+        self.checkpoint = checkpoint
 
     def _on_step(self) -> bool:
         # an on-policy learner is evaluated once it has been updated (an untrained deterministic PPO policy can
@@ -146,6 +171,10 @@ class EvalEveryK(BaseCallback):
         updated = not isinstance(self.model, OnPolicyAlgorithm) or self.model._n_updates > 0
         if updated and self.evaluator.due(self.num_timesteps):
             self.evaluator(self.model, self.num_timesteps)
+            if self.checkpoint is not None:
+                began = time.perf_counter()
+                self.checkpoint.save(self.model, self.evaluator.state())
+                self.evaluator.eval_seconds += time.perf_counter() - began
         return True
 
 
@@ -180,7 +209,7 @@ def continuous_settings(env_id: str, algorithm: str) -> Dict[str, Any]:
     return sac_settings(env_id)
 
 
-CONTINUOUS_ALGORITHMS = {"sac": SAC, "td3": TD3}
+CONTINUOUS_ALGORITHMS: Dict[str, Type[OffPolicyAlgorithm]] = {"sac": SAC, "td3": TD3}
 
 #: Where rl-zoo3's settings are tuned to a sparse true reward that GAIL's dense rewards break, the GAIL rows change
 #: what they must: MountainCarContinuous-v0's gamma=0.9999 makes the critic's values 10,000 times the per-step reward
@@ -197,13 +226,29 @@ def run_ours_continuous(
     algorithm: str = "sac",
     reward_model_kwargs: Optional[Dict[str, Any]] = None,
     overrides: bool = True,
+    checkpoint: Optional[RunCheckpoint] = None,
 ) -> None:
     """
     GAIL-SAC (or TD3) with this plugin: the two-line usage with rl-zoo3's settings for the env, changed where
-    :data:`GAIL_OVERRIDES` says (``overrides=False``: rl-zoo3's settings as they are).
+    :data:`GAIL_OVERRIDES` says (``overrides=False``: rl-zoo3's settings as they are). With a ``checkpoint``, the
+    run goes on from its last checkpoint where there is one, and writes one after each evaluation.
     """
-    model = make_ours_continuous(env_id, seed, algorithm, overrides)
-    model.learn(budget, callback=[GailCallback(demos, **(reward_model_kwargs or {})), EvalEveryK(evaluator)])
+    resumed = checkpoint.load(CONTINUOUS_ALGORITHMS[algorithm], env_id, seed) if checkpoint is not None else None
+    if resumed is None:
+        model = make_ours_continuous(env_id, seed, algorithm, overrides)
+        gail = GailCallback(demos, **(reward_model_kwargs or {}))
+    else:
+        model, reward_model, evaluator_state = resumed
+        if reward_model is None:
+            raise ValueError("This run's checkpoint has no GAIL reward model: it was not written by a GAIL run")
+        evaluator.restore(evaluator_state, model.num_timesteps)
+        gail = GailCallback(reward_model)
+    learn_to(model, budget, [gail, EvalEveryK(evaluator, checkpoint)])
+
+
+def learn_to(model: BaseAlgorithm, budget: int, callbacks: List[BaseCallback]) -> None:
+    """Train ``model`` until ``budget`` env steps in all: a resumed model goes on from its step count."""
+    model.learn(budget - model.num_timesteps, callback=callbacks, reset_num_timesteps=False)
 
 
 def make_ours_continuous(env_id: str, seed: int, algorithm: str = "sac", overrides: bool = True) -> BaseAlgorithm:
@@ -216,11 +261,27 @@ def make_ours_continuous(env_id: str, seed: int, algorithm: str = "sac", overrid
 
 
 def run_continuous(
-    env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, algorithm: str = "sac"
+    env_id: str,
+    demos: Transitions,
+    seed: int,
+    budget: int,
+    evaluator: Evaluator,
+    algorithm: str = "sac",
+    checkpoint: Optional[RunCheckpoint] = None,
 ) -> None:
-    """Plain SB3 SAC (or TD3) on the true reward, same settings as the GAIL rows."""
-    model = CONTINUOUS_ALGORITHMS[algorithm]("MlpPolicy", env_id, seed=seed, **continuous_settings(env_id, algorithm))
-    model.learn(budget, callback=EvalEveryK(evaluator))
+    """
+    Plain SB3 SAC (or TD3) on the true reward, same settings as the GAIL rows; resumable as
+    :func:`run_ours_continuous` is.
+    """
+    algorithm_class = CONTINUOUS_ALGORITHMS[algorithm]
+    resumed = checkpoint.load(algorithm_class, env_id, seed) if checkpoint is not None else None
+    model: BaseAlgorithm
+    if resumed is None:
+        model = algorithm_class("MlpPolicy", env_id, seed=seed, **continuous_settings(env_id, algorithm))
+    else:
+        model, _, evaluator_state = resumed
+        evaluator.restore(evaluator_state, model.num_timesteps)
+    learn_to(model, budget, [EvalEveryK(evaluator, checkpoint)])
 
 
 def run_ours_ppo(env_id: str, demos: Transitions, seed: int, budget: int, evaluator: Evaluator, ppo: str = "tutorial") -> None:
@@ -558,6 +619,10 @@ def method_budget(method: str, budget: int, on_policy_budget: Optional[int] = No
     return budget * BUDGET_FACTOR.get(method, 1)
 
 
+#: The methods that can go on from a checkpoint (the long SAC and TD3 runs of issue 9): ``run(..., checkpoint=...)``
+RESUMABLE = {"ours_sac", "ours_td3", "ours_sac_plain_gail", "ours_sac_zoo_gamma", "sac_true_reward", "td3_true_reward"}
+
+
 def run(
     method: str,
     env_id: str,
@@ -567,8 +632,17 @@ def run(
     every: int,
     n_eval_episodes: int = 10,
     on_policy_budget: Optional[int] = None,
+    checkpoint: Optional[RunCheckpoint] = None,
 ) -> List[Dict[str, float]]:
-    """Train one method from scratch with its :func:`method_budget` of env steps; return its evaluations."""
+    """
+    Train one method with its :func:`method_budget` of env steps; return its evaluations. A method of
+    :data:`RESUMABLE` given a ``checkpoint`` goes on from the last one there (from scratch when there is none) and
+    writes one after each evaluation; the others ignore it and train from scratch.
+    """
     evaluator = Evaluator(env_id, seed, every, n_eval_episodes, label=method)
-    METHODS[method](env_id, demos, seed, method_budget(method, budget, on_policy_budget), evaluator)
+    method_budget_ = method_budget(method, budget, on_policy_budget)
+    if method in RESUMABLE and checkpoint is not None:
+        METHODS[method](env_id, demos, seed, method_budget_, evaluator, checkpoint=checkpoint)
+    else:
+        METHODS[method](env_id, demos, seed, method_budget_, evaluator)
     return evaluator.records

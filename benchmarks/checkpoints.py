@@ -1,0 +1,107 @@
+"""
+Checkpoints of one benchmark run, so that a long run stopped part-way (at a session's end) goes on from its last
+evaluation with ``--resume`` instead of starting over.
+
+A checkpoint holds the SB3 model, its replay buffer, the GAIL reward model where the run has one
+(:meth:`GailRewardModel.save`, the package's own persistence) and the evaluations so far. It is written after each
+evaluation, into a folder per step count, and a ``latest`` file naming that folder is replaced last, so that a run
+killed while saving leaves the previous checkpoint intact. As with SB3's ``CheckpointCallback``, a resumed run
+starts from a reset env: the episode under way when the run stopped is lost, so a resumed run is like, not
+identical to, an unbroken one (the harness prints where it resumed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Type
+
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import unwrap_vec_wrapper
+
+from sb3_gail_plugin import GailRewardModel
+from sb3_gail_plugin.vec_env import GailVecEnvWrapper
+
+MODEL, REPLAY_BUFFER, REWARD_MODEL, EVALUATIONS, LATEST = (
+    "model.zip",
+    "replay_buffer.pkl",
+    "reward_model.pt",
+    "evaluations.json",
+    "latest",
+)
+
+
+class RunCheckpoint:
+    """
+    The checkpoints of one run in ``directory``.
+
+    :param directory: Folder of this run's checkpoints (one per (env, demo count, method, seed))
+    :param settings: What the run was started with (budget, evaluation interval, ...): a checkpoint made with other
+        settings is refused rather than resumed
+    """
+
+    def __init__(self, directory: Path, settings: Dict[str, Any]) -> None:
+        self.directory = Path(directory)
+        self.settings = dict(settings)
+
+    def latest(self) -> Optional[Path]:
+        """The folder of the last complete checkpoint, or None when there is none."""
+        marker = self.directory / LATEST
+        if not marker.exists():
+            return None
+        return self.directory / marker.read_text().strip()
+
+    def save(self, model: BaseAlgorithm, evaluator_state: Dict[str, Any]) -> None:
+        """Write a checkpoint of ``model`` (with its replay buffer and GAIL reward model) and the evaluator's state."""
+        folder = self.directory / f"{model.num_timesteps}_steps"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        model.save(folder / MODEL)
+        if isinstance(model, OffPolicyAlgorithm):
+            model.save_replay_buffer(folder / REPLAY_BUFFER)
+        wrapper = unwrap_vec_wrapper(model.get_env(), GailVecEnvWrapper)  # type: ignore[arg-type]
+        reward_model = getattr(wrapper, "reward_model", None)
+        if reward_model is not None:
+            reward_model.save(folder / REWARD_MODEL)
+        state = dict(settings=self.settings, evaluator=evaluator_state, num_timesteps=model.num_timesteps)
+        (folder / EVALUATIONS).write_text(json.dumps(state))
+        previous = self.latest()
+        marker = self.directory / f"{LATEST}.tmp"
+        marker.write_text(folder.name)
+        os.replace(marker, self.directory / LATEST)
+        if previous is not None and previous != folder:
+            shutil.rmtree(previous, ignore_errors=True)
+
+    def load(
+        self, algorithm_class: Type[BaseAlgorithm], env_id: str, seed: int
+    ) -> Optional[Tuple[BaseAlgorithm, Optional[GailRewardModel], Dict[str, Any]]]:
+        """
+        The last checkpoint: the model on a fresh env (seeded from ``seed`` and the step count, so that the resumed
+        run meets new episodes), its GAIL reward model (None for a run without one) and the evaluator's state;
+        None when there is no checkpoint.
+        """
+        folder = self.latest()
+        if folder is None:
+            return None
+        state = json.loads((folder / EVALUATIONS).read_text())
+        if state["settings"] != self.settings:
+            raise ValueError(
+                f"The checkpoint in {folder} was made with {state['settings']}, this run asks {self.settings}: run "
+                f"with the same settings, or delete {self.directory} to start the run afresh"
+            )
+        steps = int(state["num_timesteps"])
+        env = make_vec_env(env_id, n_envs=1, seed=seed + steps)
+        model = algorithm_class.load(folder / MODEL, env=env)
+        model.set_random_seed(seed + steps)
+        if isinstance(model, OffPolicyAlgorithm):
+            model.load_replay_buffer(folder / REPLAY_BUFFER)
+        reward_model = GailRewardModel.load(folder / REWARD_MODEL) if (folder / REWARD_MODEL).exists() else None
+        return model, reward_model, state["evaluator"]
+
+    def remove(self) -> None:
+        """Delete this run's checkpoints (its evaluations are written to the CSV)."""
+        shutil.rmtree(self.directory, ignore_errors=True)
