@@ -4,10 +4,10 @@ evaluation with ``--resume`` instead of starting over.
 
 A checkpoint holds the SB3 model, its replay buffer, the GAIL reward model where the run has one
 (:meth:`GailRewardModel.save`, the package's own persistence) and the evaluations so far. It is written after each
-evaluation, into a folder per step count, and a ``latest`` file naming that folder is replaced last, so that a run
-killed while saving leaves the previous checkpoint intact. As with SB3's ``CheckpointCallback``, a resumed run
-starts from a reset env: the episode under way when the run stopped is lost, so a resumed run is like, not
-identical to, an unbroken one (the harness prints where it resumed).
+evaluation, into a folder per step count (written under a temporary name, then renamed), and a ``latest`` file
+naming that folder is replaced last, so that a run killed while saving leaves the previous checkpoint intact. As
+with SB3's ``CheckpointCallback``, a resumed run starts from a reset env: the episode under way when the run
+stopped is lost, so a resumed run is like, not identical to, an unbroken one (the harness prints where it resumed).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Type
 
+import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
@@ -58,18 +59,24 @@ class RunCheckpoint:
     def save(self, model: BaseAlgorithm, evaluator_state: Dict[str, Any]) -> None:
         """Write a checkpoint of ``model`` (with its replay buffer and GAIL reward model) and the evaluator's state."""
         folder = self.directory / f"{model.num_timesteps}_steps"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        model.save(folder / MODEL)
+        written = self.directory / f"{folder.name}.tmp"  # renamed to ``folder`` once complete
+        shutil.rmtree(written, ignore_errors=True)
+        written.mkdir(parents=True)
+        model.save(written / MODEL)
         if isinstance(model, OffPolicyAlgorithm):
-            model.save_replay_buffer(folder / REPLAY_BUFFER)
+            model.save_replay_buffer(written / REPLAY_BUFFER)
         wrapper = unwrap_vec_wrapper(model.get_env(), GailVecEnvWrapper)  # type: ignore[arg-type]
         reward_model = getattr(wrapper, "reward_model", None)
         if reward_model is not None:
-            reward_model.save(folder / REWARD_MODEL)
+            reward_model.save(written / REWARD_MODEL)
         state = dict(settings=self.settings, evaluator=evaluator_state, num_timesteps=model.num_timesteps)
-        (folder / EVALUATIONS).write_text(json.dumps(state))
+        (written / EVALUATIONS).write_text(json.dumps(state))
         previous = self.latest()
+        if previous == folder:  # the same step count saved again: ``latest`` must not name a folder being replaced
+            (self.directory / LATEST).unlink()
+            previous = None
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(written, folder)
         marker = self.directory / f"{LATEST}.tmp"
         marker.write_text(folder.name)
         os.replace(marker, self.directory / LATEST)
@@ -94,14 +101,23 @@ class RunCheckpoint:
                 f"with the same settings, or delete {self.directory} to start the run afresh"
             )
         steps = int(state["num_timesteps"])
-        env = make_vec_env(env_id, n_envs=1, seed=seed + steps)
-        model = algorithm_class.load(folder / MODEL, env=env)
-        model.set_random_seed(seed + steps)
+        resumed_seed = resume_seed(seed, steps, "training")
+        model = algorithm_class.load(folder / MODEL, env=make_vec_env(env_id, n_envs=1, seed=resumed_seed))
+        model.set_random_seed(resumed_seed)
         if isinstance(model, OffPolicyAlgorithm):
             model.load_replay_buffer(folder / REPLAY_BUFFER)
         reward_model = GailRewardModel.load(folder / REWARD_MODEL) if (folder / REWARD_MODEL).exists() else None
         return model, reward_model, state["evaluator"]
 
     def remove(self) -> None:
-        """Delete this run's checkpoints (its evaluations are written to the CSV)."""
+        """Delete this run's checkpoints (``latest`` first, so that a kill part-way leaves no checkpoint to resume)."""
+        (self.directory / LATEST).unlink(missing_ok=True)
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def resume_seed(seed: int, env_steps: int, purpose: str) -> int:
+    """
+    The seed of a run's ``purpose`` (``"training"``, ``"evaluation"``) from a resume at ``env_steps`` on: unrelated to
+    the run's first seeds and to other purposes', so a resumed run meets new episodes, not its first ones again.
+    """
+    return int(np.random.SeedSequence([seed, env_steps, sum(map(ord, purpose))]).generate_state(1)[0])

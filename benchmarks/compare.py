@@ -20,6 +20,7 @@ import argparse
 import csv
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -160,6 +161,9 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
     :data:`~benchmarks.methods.RESUMABLE` stopped part-way goes on from its checkpoint; without it, runs start afresh.
     """
     kept = read_csv(csv_path) if args.resume and csv_path.exists() else []
+    checkpoints = checkpoints_folder(csv_path)
+    if not args.resume:  # every run starts afresh: no checkpoint of an earlier attempt may be resumed later
+        shutil.rmtree(checkpoints, ignore_errors=True)
     done = {(r["env"], int(r["n_demos"]), r["method"], int(r["seed"])) for r in kept}
     random_returns = {env_id: random_policy_return(env_id) for env_id in {r["env"] for r in kept}}
     with open(csv_path, "w", newline="") as file:
@@ -183,11 +187,13 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                         print(f"[{env_id} | {method}] skipped: it does not run on this env (its actions, or no settings)")
                         continue
                     for seed in args.seeds:
+                        checkpoint = run_checkpoint(args, checkpoints, env_id, n_demos, method, seed, demos)
                         if (env_id, n_demos, method, seed) in done:
                             print(f"[{env_id} | {n_demos} demos | {method} | seed {seed}] kept from {csv_path}")
+                            if checkpoint is not None:  # left by a run stopped after its rows were written
+                                checkpoint.remove()
                             continue
                         began = time.perf_counter()
-                        checkpoint = run_checkpoint(args, csv_path, env_id, n_demos, method, seed)
                         records = run(
                             method,
                             env_id,
@@ -222,22 +228,33 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                         )
 
 
+def checkpoints_folder(csv_path: Path) -> Path:
+    """Where the runs of one CSV keep their checkpoints: ``benchmarks/cache/checkpoints/<the CSV's path in results/>``."""
+    results = ROOT / "results"
+    name = csv_path.relative_to(results).with_suffix("") if csv_path.is_relative_to(results) else Path(csv_path.stem)
+    return CACHE / "checkpoints" / name
+
+
 def run_checkpoint(
-    args: argparse.Namespace, csv_path: Path, env_id: str, n_demos: int, method: str, seed: int
+    args: argparse.Namespace, folder: Path, env_id: str, n_demos: int, method: str, seed: int, demos: Transitions
 ) -> RunCheckpoint | None:
     """
-    The checkpoint of one run of a :data:`~benchmarks.methods.RESUMABLE` method (None for the others), in
-    ``benchmarks/cache/checkpoints/<name>/``. Without ``--resume`` a checkpoint left there is deleted: the run starts
-    afresh.
+    The checkpoint of one run of a :data:`~benchmarks.methods.RESUMABLE` method in ``folder`` (None for the other
+    methods). It is refused on resume if the run's settings, demonstrations or software stack have changed since.
     """
     if method not in RESUMABLE:
         return None
-    directory = CACHE / "checkpoints" / csv_path.stem / f"{env_id}_{n_demos}demos_{method}_seed{seed}"
-    settings = dict(budget=args.budget, eval_every=args.eval_every, eval_episodes=args.eval_episodes)
-    checkpoint = RunCheckpoint(directory, settings)
-    if not args.resume:
-        checkpoint.remove()
-    return checkpoint
+    settings = dict(
+        budget=args.budget,
+        eval_every=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        quick=bool(args.quick),
+        demos=[len(demos), round(float(np.mean(demos.episode_returns())), 6)],
+        stable_baselines3=stable_baselines3.__version__,
+        gymnasium=gym.__version__,
+        torch=th.__version__,
+    )
+    return RunCheckpoint(folder / f"{env_id}_{n_demos}demos_{method}_seed{seed}", settings)
 
 
 def write_report(csv_path: Path, out_dir: Path, name: str, command: str) -> None:

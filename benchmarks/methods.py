@@ -1,4 +1,4 @@
-"""The methods the benchmark compares, each trained from scratch and evaluated every K env steps."""
+"""The methods the benchmark compares, each trained from scratch (or from its checkpoint) and evaluated every K env steps."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from benchmarks.checkpoints import RunCheckpoint
+from benchmarks.checkpoints import RunCheckpoint, resume_seed
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
 from sb3_gail_plugin.hyperparams import (
     GAIL_DQN_CARTPOLE,
@@ -149,7 +149,7 @@ class Evaluator:
         self.next_at = int(state["next_at"])
         self.start, self.eval_seconds = time.perf_counter() - float(state["wall_s"]), 0.0
         self.resumed_at = [*state["resumed_at"], env_steps]
-        self.env.seed(10_000 + self.seed + env_steps)
+        self.env.seed(resume_seed(self.seed, env_steps, "evaluation"))
         if self.label:
             print(f"[{self.env_id} | {self.label} | seed {self.seed}] resumed at {env_steps} env steps", flush=True)
 
