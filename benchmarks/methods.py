@@ -125,6 +125,8 @@ class Evaluator:
                 mean_length=float(np.mean(lengths)),
             )
         )
+        if self.resumed_at:  # made after a resume from a checkpoint: at which env steps it last resumed
+            self.records[-1]["resumed_at"] = self.resumed_at[-1]
         if self.label:
             record = self.records[-1]
             print(

@@ -21,6 +21,7 @@ FIELDS = [
     "expert_return",
     "random_return",
     "mean_length",
+    "resumed_at",  # empty unless the run went on from a checkpoint (benchmarks/checkpoints.py) before this evaluation
 ]
 
 

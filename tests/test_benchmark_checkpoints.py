@@ -53,6 +53,7 @@ def test_a_run_stopped_part_way_goes_on_from_its_last_evaluation(tmp_path, monke
     records = methods.run(method, "Pendulum-v1", demos, 0, 600, 200, n_eval_episodes=1, checkpoint=checkpoint)
     assert [r["env_steps"] for r in records] == [200, 400, 600]
     assert records[0] == state["records"][0]  # kept from the checkpoint, not evaluated again
+    assert "resumed_at" not in records[0] and [r["resumed_at"] for r in records[1:]] == [200, 200]
     assert all(np.isfinite(r["mean_return"]) for r in records)
     assert records[1]["wall_s"] > records[0]["wall_s"]  # the wall time goes on from the checkpoint's
     assert checkpoint.latest() == tmp_path / "run" / "600_steps"
