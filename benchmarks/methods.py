@@ -23,7 +23,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from benchmarks.checkpoints import RunCheckpoint, resume_seed
-from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
+from sb3_gail_plugin import GailCallback, GailReplayBuffer, GailRewardModel, Transitions
 from sb3_gail_plugin.hyperparams import (
     GAIL_DQN_CARTPOLE,
     ZOO_DQN,
@@ -235,17 +235,31 @@ def run_ours_continuous(
     :data:`GAIL_OVERRIDES` says (``overrides=False``: rl-zoo3's settings as they are). With a ``checkpoint``, the
     run goes on from its last checkpoint where there is one, and writes one after each evaluation.
     """
-    resumed = checkpoint.load(CONTINUOUS_ALGORITHMS[algorithm], env_id, seed) if checkpoint is not None else None
+    resumed = resume_from(checkpoint, CONTINUOUS_ALGORITHMS[algorithm], env_id, seed, evaluator)
     if resumed is None:
         model = make_ours_continuous(env_id, seed, algorithm, overrides)
         gail = GailCallback(demos, **(reward_model_kwargs or {}))
     else:
-        model, reward_model, evaluator_state = resumed
+        model, reward_model = resumed
         if reward_model is None:
             raise ValueError("This run's checkpoint has no GAIL reward model: it was not written by a GAIL run")
-        evaluator.restore(evaluator_state, model.num_timesteps)
         gail = GailCallback(reward_model)
     learn_to(model, budget, [gail, EvalEveryK(evaluator, checkpoint)])
+
+
+def resume_from(
+    checkpoint: Optional[RunCheckpoint], algorithm_class: Type[BaseAlgorithm], env_id: str, seed: int, evaluator: Evaluator
+) -> Optional[Tuple[BaseAlgorithm, Optional[GailRewardModel]]]:
+    """
+    The model and GAIL reward model (None for a run without one) of the last checkpoint, with ``evaluator`` restored
+    to it; None when there is no checkpoint to go on from.
+    """
+    resumed = checkpoint.load(algorithm_class, env_id, seed) if checkpoint is not None else None
+    if resumed is None:
+        return None
+    model, reward_model, evaluator_state = resumed
+    evaluator.restore(evaluator_state, model.num_timesteps)
+    return model, reward_model
 
 
 def learn_to(model: BaseAlgorithm, budget: int, callbacks: List[BaseCallback]) -> None:
@@ -276,13 +290,12 @@ def run_continuous(
     :func:`run_ours_continuous` is.
     """
     algorithm_class = CONTINUOUS_ALGORITHMS[algorithm]
-    resumed = checkpoint.load(algorithm_class, env_id, seed) if checkpoint is not None else None
+    resumed = resume_from(checkpoint, algorithm_class, env_id, seed, evaluator)
     model: BaseAlgorithm
     if resumed is None:
         model = algorithm_class("MlpPolicy", env_id, seed=seed, **continuous_settings(env_id, algorithm))
     else:
-        model, _, evaluator_state = resumed
-        evaluator.restore(evaluator_state, model.num_timesteps)
+        model, _ = resumed
     learn_to(model, budget, [EvalEveryK(evaluator, checkpoint)])
 
 
