@@ -90,7 +90,13 @@ def expert_demonstrations(env_id: str, n_episodes: int, quick: bool = False) -> 
             checkpoint_dir=CACHE / f"{env_id}_expert{'_quick' if quick else ''}.checkpoint",
         )
     demos = load_demonstrations(path)
-    end = np.flatnonzero(demos.dones)[n_episodes - 1] + 1
+    ends = np.flatnonzero(demos.dones)
+    if n_episodes > len(ends):
+        raise ValueError(
+            f"{path} holds {len(ends)} expert episodes, {n_episodes} were asked for (--n-demos): ask for at most "
+            f"{len(ends)}, or delete the file to record {n_episodes} episodes from the expert"
+        )
+    end = ends[n_episodes - 1] + 1
     return demos[np.arange(end)]
 
 
@@ -226,6 +232,8 @@ def run_all(args: argparse.Namespace, csv_path: Path) -> None:
                             f"{time.perf_counter() - began:.0f} s",
                             flush=True,
                         )
+    if checkpoints.is_dir() and not any(checkpoints.iterdir()):
+        checkpoints.rmdir()  # every resumable run of this CSV is written: nothing is left to resume
 
 
 def checkpoints_folder(csv_path: Path) -> Path:

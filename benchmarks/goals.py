@@ -31,7 +31,8 @@ def run_goals(records: Sequence[Dict[str, str]], reach: float, hold: float) -> D
     """
     One run's figures: ``steps_to_reach`` (env steps of the first evaluation at or above ``reach``; None if never),
     ``min_after`` (the lowest normalised return from that evaluation on), ``final`` (the last one's) and ``held``
-    (1.0 when no evaluation from the first reach on is below ``hold``, 0.0 otherwise or if never reached).
+    (1.0 when no evaluation from the first reach on is below ``hold``, 0.0 otherwise or if never reached, None when
+    the first reach is the last evaluation: nothing after it shows whether it holds).
     """
     records = sorted(records, key=lambda r: float(r["env_steps"]))
     scores = [normalised(r) for r in records]
@@ -41,7 +42,7 @@ def run_goals(records: Sequence[Dict[str, str]], reach: float, hold: float) -> D
         steps_to_reach=float(records[first]["env_steps"]) if first is not None else None,
         min_after=min_after,
         final=scores[-1],
-        held=1.0 if min_after is not None and min_after >= hold else 0.0,
+        held=None if first == len(scores) - 1 else float(min_after is not None and min_after >= hold),
         budget=float(records[-1]["env_steps"]),
     )
 
@@ -80,16 +81,20 @@ def goals_table(rows: List[Dict[str, str]], reach: float = 0.9, hold: float = 0.
             goals = [run_goals(runs[(env, n_demos, method, seed)], reach, hold) for seed in seeds]
             lowest = ", ".join("-" if g["min_after"] is None else f"{g['min_after']:.0%}" for g in goals)
             finals = ", ".join(f"{g['final']:.0%}" for g in goals)
+            unknown = sum(g["held"] is None for g in goals)
+            held = f"{sum(int(g['held'] or 0) for g in goals)}/{len(goals)}" + (
+                f" ({unknown} reached only at the last evaluation)" if unknown else ""
+            )
             lines.append(
                 f"| {method} | {len(seeds)} ({', '.join(seeds)}) | {', '.join(_steps(g['steps_to_reach']) for g in goals)} "
                 f"| {_steps(median_steps([g['steps_to_reach'] for g in goals]))} | {lowest} "
-                f"| {sum(int(g['held'] or 0) for g in goals)}/{len(goals)} "
-                f"| {finals} | {_steps(max(g['budget'] or 0 for g in goals))} |"
+                f"| {held} | {finals} | {_steps(max(g['budget'] or 0 for g in goals))} |"
             )
         lines.append("")
     lines.append(
         f"Returns as fractions of the way from the random policy's return to the expert's. A run reaches {reach:.0%} at "
-        "its first evaluation at or above it; the median counts a run that never did as the slowest."
+        "its first evaluation at or above it; the median counts a run that never did as the slowest. A run that "
+        "reaches it only at its last evaluation is not counted as holding it."
     )
     return "\n".join(lines)
 
@@ -100,21 +105,28 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--reach", type=float, default=0.9)
     parser.add_argument("--hold", type=float, default=0.8)
     parser.add_argument(
+        "--env", nargs="+", help="keep only these envs' rows: env ids (Hopper-v4) or names of every version (Hopper)"
+    )
+    parser.add_argument(
         "--name", required=True, help="base name of the Markdown table, the plot and (from several CSVs) the merged CSV"
     )
     args = parser.parse_args(argv)
     rows = [row for path in args.csv for row in read_csv(path)]
+    if args.env:
+        rows = [row for row in rows if row["env"] in args.env or row["env"].rsplit("-v", 1)[0] in args.env]
+        if not rows:
+            raise SystemExit(f"No rows of --env {' '.join(args.env)} in {' '.join(map(str, args.csv))}")
     if len(args.csv) > 1:  # the runs in one file, for the report and plot of benchmarks.compare --report-only
         with open(RESULTS / f"{args.name}.csv", "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=FIELDS)
             writer.writeheader()
             writer.writerows({key: row.get(key, "") for key in FIELDS} for row in rows)
     table = goals_table(rows, args.reach, args.hold)
-    sources = " ".join(str(path) for path in args.csv)
+    sources = " ".join(str(path) for path in args.csv) + (f" --env {' '.join(args.env)}" if args.env else "")
+    plots = plot(rows, RESULTS, prefix=f"{args.name}_", levels=(args.reach, args.hold), from_random=True)
     (RESULTS / f"{args.name}.md").write_text(
         f"# Goals: {args.name}\n\nCommand: `python -m benchmarks.goals {sources} --reach {args.reach} --hold {args.hold} "
-        f"--name {args.name}`\n\n{table}\n"
-        + "".join(f"\n![{path.stem}]({path.name})\n" for path in plot(rows, RESULTS, prefix=f"{args.name}_"))
+        f"--name {args.name}`\n\n{table}\n" + "".join(f"\n![{path.stem}]({path.name})\n" for path in plots)
     )
     print(table)
 

@@ -101,9 +101,11 @@ class Evaluator:
         self.next_at = self.every
 
     def due(self, env_steps: int) -> bool:
+        """Whether an evaluation is due at ``env_steps``."""
         return env_steps >= self.next_at
 
     def __call__(self, policy: Any, env_steps: int) -> None:
+        """Evaluate ``policy`` (a model, or anything with SB3's ``predict``) at ``env_steps`` and record the result."""
         began = time.perf_counter()
         env: VecEnv = self.env
         training_normalizer = policy.get_vec_normalize_env() if isinstance(policy, BaseAlgorithm) else None
@@ -242,7 +244,11 @@ def run_ours_continuous(
     else:
         model, reward_model = resumed
         if reward_model is None:
-            raise ValueError("This run's checkpoint has no GAIL reward model: it was not written by a GAIL run")
+            assert checkpoint is not None
+            raise ValueError(
+                f"The checkpoint in {checkpoint.directory} has no GAIL reward model: it was not written by a GAIL run "
+                "(delete it to start this run afresh)"
+            )
         gail = GailCallback(reward_model)
     learn_to(model, budget, [gail, EvalEveryK(evaluator, checkpoint)])
 

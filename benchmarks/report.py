@@ -129,11 +129,20 @@ def markdown_tables(rows: List[Dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: List[Dict[str, str]], out_dir: Path, prefix: str = "") -> List[Path]:
+def plot(
+    rows: List[Dict[str, str]],
+    out_dir: Path,
+    prefix: str = "",
+    levels: Sequence[float] = (0.95,),
+    from_random: bool = False,
+) -> List[Path]:
     """
     Return against env steps per (env, n_demos): median and min-max band over seeds, a line per method.
 
     :param prefix: Start of the file names (the run's name), so that runs in one folder keep their own plots
+    :param levels: Fractions of the expert's return drawn as dashed reference lines
+    :param from_random: Measure ``levels`` from the random policy's return (as :mod:`benchmarks.goals` does) instead
+        of from :func:`score_floor`
     """
     import matplotlib
 
@@ -158,8 +167,13 @@ def plot(rows: List[Dict[str, str]], out_dir: Path, prefix: str = "") -> List[Pa
             median = np.array([np.median(v) for v in values])
             line = ax.plot(steps, median, label=method)[0]
             ax.fill_between(steps, [v.min() for v in values], [v.max() for v in values], alpha=0.15, color=line.get_color())
-        target = fraction_of_expert(0.95, float(subset[0]["expert_return"]), random_return_of(subset[0]))
-        ax.axhline(target, linestyle="--", color="black", linewidth=0.8, label="95 % of expert")
+        expert, random_return = float(subset[0]["expert_return"]), random_return_of(subset[0])
+        for level, width in zip(levels, (0.8, 0.5, 0.5)):
+            if from_random:
+                target, label = random_return + level * (expert - random_return), f"{level:.0%} of expert (from random)"
+            else:
+                target, label = fraction_of_expert(level, expert, random_return), f"{level:.0%} of expert"
+            ax.axhline(target, linestyle="--", color="black", linewidth=width, label=label)
         ax.set(
             xlabel="env steps",
             ylabel="true return (mean over deterministic episodes)",

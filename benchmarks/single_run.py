@@ -51,8 +51,9 @@ class PrintDiscriminatorStats(BaseCallback):
         assert reward_model is not None
         filled = buffer.buffer_size if buffer.full else buffer.pos
         rows = self.rng.integers(filled, size=1000)
-        expert_obs = th.as_tensor(reward_model.expert_data.observations)
-        replay_obs = th.as_tensor(buffer.observations[rows, 0])
+        device = self.model.device
+        expert_obs = th.as_tensor(reward_model.expert_data.observations, device=device)
+        replay_obs = th.as_tensor(buffer.observations[rows, 0], device=device)
         with th.no_grad():
             if isinstance(self.model, DQN):
                 expert_q = self.model.q_net(expert_obs).max(dim=1).values
@@ -60,9 +61,10 @@ class PrintDiscriminatorStats(BaseCallback):
             else:
                 critic, policy = self.model.critic, self.model.policy  # type: ignore[attr-defined]
                 assert reward_model.expert_data.actions is not None
-                expert_actions = th.as_tensor(policy.scale_action(reward_model.expert_data.actions))
+                expert_actions = th.as_tensor(policy.scale_action(reward_model.expert_data.actions), device=device)
                 expert_q = critic(expert_obs.float(), expert_actions.float())[0]
-                replay_q = critic(replay_obs.float(), th.as_tensor(buffer.actions[rows, 0]).float())[0]
+                replay_actions = th.as_tensor(buffer.actions[rows, 0], device=device)
+                replay_q = critic(replay_obs.float(), replay_actions.float())[0]
         terminal_share = float(np.mean(buffer.dones[:filled] * (1 - buffer.timeouts[:filled])))
         return dict(
             q_expert=round(expert_q.mean().item(), 1),

@@ -107,7 +107,7 @@ class GailCallback(BaseCallback):
             self._build_reward_model(self.reward_model_kwargs)
         else:
             raise TypeError(
-                "GailCallback needs an off-policy algorithm with a replay buffer (DQN, SAC, TD3, DDPG, QR-DQN, TQC) "
+                "GailCallback needs an off-policy algorithm with a replay buffer (DQN, SAC, TD3, DDPG, QR-DQN, TQC, CrossQ) "
                 f"or an on-policy algorithm (PPO, A2C, TRPO, MaskablePPO, RecurrentPPO), got {type(model).__name__}"
             )
         assert self.reward_model is not None

@@ -52,6 +52,9 @@ class GailRewardModel:
         time-limit truncation is followed by a learned absorbing state, for expert and agent data;
         :meth:`estimate` adds the absorbing state's discounted value ``gamma / (1 - gamma) * r_abs`` to
         the reward of terminal transitions, which is exact for a Q-target that stops at the termination
+        (DQN's, SAC's and TD3's ``r + (1 - done) * gamma * next_q``). For SAC the absorbing state is entropy-free:
+        its folded value holds no ``-ent_coef * log_prob`` bonus, so termination is neither paid nor charged
+        through the entropy term
     :param gamma: Discount of the absorbing state's value, in [0, 1): the discount of the RL algorithm's
         target. ``None`` (default): ``GailCallback`` sets the model's ``gamma`` at training start; without
         the callback, :meth:`estimate` refuses to fold the absorbing value until it is set

@@ -21,16 +21,31 @@ def _pendulum_demos(n: int = 64) -> Transitions:
     )
 
 
-def _assert_sampled_batches_relabelled(model, callback, to_env_actions) -> None:
+def _spy_on_training_batches(model, monkeypatch):
+    """The batches the algorithm's own ``train()`` samples, each with the discriminator's update count at the time."""
+    buffer, batches = model.replay_buffer, []
+    sample = buffer.sample
+
+    def spy(*args, **kwargs):
+        batches.append((sample(*args, **kwargs), buffer.reward_model.n_updates))
+        return batches[-1][0]
+
+    monkeypatch.setattr(buffer, "sample", spy)
+    return batches
+
+
+def _assert_training_batches_relabelled(batches, callback, to_env_actions) -> None:
+    """The last batches ``train()`` got carry the rewards of the discriminator as it stands after ``learn()``."""
     reward_model = callback.reward_model
     assert reward_model.n_updates > 0  # the discriminator trained inside learn()
-    np.random.seed(0)
-    samples = model.replay_buffer.sample(32)
-    expected = reward_model.estimate(samples.observations, to_env_actions(samples.actions), dones=samples.dones)
-    th.testing.assert_close(samples.rewards, expected)
+    latest = [batch for batch, n_updates in batches if n_updates == reward_model.n_updates]
+    assert latest, "train() sampled no batch after the discriminator's last update"
+    for samples in latest:
+        expected = reward_model.estimate(samples.observations, to_env_actions(samples.actions), dones=samples.dones)
+        th.testing.assert_close(samples.rewards, expected)
 
 
-def test_qrdqn(cartpole_demos):
+def test_qrdqn(cartpole_demos, monkeypatch):
     sb3_contrib = pytest.importorskip("sb3_contrib")
     model = sb3_contrib.QRDQN(
         "MlpPolicy",
@@ -43,12 +58,13 @@ def test_qrdqn(cartpole_demos):
         seed=0,
     )
     callback = GailCallback(cartpole_demos, update_per_collect=2)
+    batches = _spy_on_training_batches(model, monkeypatch)
     model.learn(300, callback=callback)
-    _assert_sampled_batches_relabelled(model, callback, lambda actions: actions)
+    _assert_training_batches_relabelled(batches, callback, lambda actions: actions)
 
 
 @pytest.mark.parametrize("algorithm", ["TD3", "TQC", "CrossQ"])
-def test_continuous_off_policy(algorithm):
+def test_continuous_off_policy(algorithm, monkeypatch):
     if algorithm == "TD3":
         algorithm_class = TD3
     else:
@@ -65,9 +81,10 @@ def test_continuous_off_policy(algorithm):
         seed=0,
     )
     callback = GailCallback(_pendulum_demos(), update_per_collect=2, batch_size=16)
+    batches = _spy_on_training_batches(model, monkeypatch)
     model.learn(120, callback=callback)
     # SB3 stores Box actions rescaled to [-1, 1]; Pendulum's bounds are [-2, 2]
-    _assert_sampled_batches_relabelled(model, callback, lambda actions: 2.0 * actions)
+    _assert_training_batches_relabelled(batches, callback, lambda actions: 2.0 * actions)
 
 
 @pytest.mark.parametrize("algorithm_class", [SAC, TD3])
@@ -98,9 +115,10 @@ def test_absorbing_value_folds_exactly_into_the_critic_target(algorithm_class, m
         info = {"TimeLimit.truncated": True} if kind == "truncation" else {}
         buffer.add(obs, obs + 0.1, rng.uniform(-1, 1, (1, 1)), np.zeros(1), np.array([kind != "step"]), [info])
     demos = _pendulum_demos()
-    demos.dones[::8] = True  # expert terminations: an absorbing state the discriminator has seen
+    demos.dones[::3] = True  # expert terminations: an absorbing state the discriminator has seen
+    demos.observations[:, 0] = -1.0 - np.arange(len(demos)) / n  # the expert row's index, apart from agent rows
     reward_model = GailRewardModel(
-        env.observation_space, env.action_space, demos, gamma=gamma, policy_expert_fraction=0.0, seed=0
+        env.observation_space, env.action_space, demos, gamma=gamma, policy_expert_fraction=0.25, seed=0
     )
     reward_model.train(demos)
     buffer.set_reward_model(reward_model)
@@ -116,8 +134,13 @@ def test_absorbing_value_folds_exactly_into_the_critic_target(algorithm_class, m
     model.train(gradient_steps=1, batch_size=48)
 
     batch = batches[0]
-    rows = np.rint(batch.observations[:, 0].numpy() * n).astype(int)
-    kind = kinds[rows]
+    first_feature = batch.observations[:, 0].numpy()
+    expert = first_feature < -0.5
+    rows = np.rint(np.abs(first_feature) * n).astype(int)
+    kind = kinds[np.where(expert, 0, rows)]
+    expert_rows = np.rint((-first_feature[expert] - 1.0) * n).astype(int)
+    kind[expert] = np.where(demos.dones[expert_rows], "termination", "step")  # expert rows: no truncations
+    assert expert.sum() == 12 and (kind[expert] == "termination").any()  # a quarter of the batch, some terminal
     plain = reward_model.estimate(batch.observations, 2.0 * batch.actions).reshape(-1)  # no fold: env actions
     absorbing_value = reward_model._absorbing_reward().item() / (1.0 - gamma)
     assert abs(absorbing_value - next_q) > 1.0 and abs(absorbing_value) > 0.5  # a fold that could not go unseen

@@ -154,3 +154,4 @@ def test_run_all_clears_checkpoints_unless_resuming_and_removes_those_of_written
     left.mkdir(parents=True)
     compare.run_all(_args(), csv_path)
     assert not left.exists() and len(compare.read_csv(csv_path)) == 1  # kept from the CSV, not run again
+    assert not folder.exists()  # the CSV's folder goes too once no run of it is left to resume

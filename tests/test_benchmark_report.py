@@ -1,5 +1,7 @@
 """The benchmark report's figures: when a run first reaches 95 % of expert return, and whether it held."""
 
+import csv
+
 import numpy as np
 import pytest
 
@@ -145,3 +147,38 @@ def test_goals_reach_hold_and_median_count_a_never_as_slowest():
     assert goals.median_steps([10000.0, None, None]) is None
     table = goals.goals_table(rows)
     assert "| ours | 3 (0, 1, 2) | 10k, 15k, never | 15k |" in table and "| 1/3 |" in table
+
+
+def test_goals_do_not_count_a_reach_at_the_last_evaluation_as_held(tmp_path, monkeypatch):
+    goals = pytest.importorskip("benchmarks.goals")
+    pytest.importorskip("matplotlib")
+    rows = []
+    for env, seed, returns in [("Hopper-v5", 0, [500, 600, 950]), ("Hopper-v5", 1, [920, 950, 990]), ("Ant-v5", 0, [1])]:
+        for record in _records(returns):
+            meta = dict(env=env, n_demos="10", method="ours", seed=str(seed), expert_return="1000", random_return="100")
+            rows.append(dict(record, **meta))
+    last = goals.run_goals(rows[:3], reach=0.9, hold=0.8)
+    assert last["steps_to_reach"] == 15000 and last["held"] is None  # nothing after the reach shows it holds
+    assert goals.run_goals(rows[3:6], reach=0.9, hold=0.8)["held"] == 1.0
+    assert "| 1/2 (1 reached only at the last evaluation) |" in goals.goals_table(rows[:6])
+
+    csv_path = tmp_path / "runs.csv"
+    with open(csv_path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    monkeypatch.setattr(goals, "RESULTS", tmp_path)
+    goals.main([str(csv_path), "--env", "Hopper", "--name", "hopper"])
+    report = (tmp_path / "hopper.md").read_text()
+    assert "### Hopper-v5" in report and "Ant" not in report and "--env Hopper" in report
+    assert (tmp_path / "hopper_Hopper-v5_10demos.png").exists() and not list(tmp_path.glob("hopper_Ant*"))
+    with pytest.raises(SystemExit, match="No rows of --env Walker2d"):
+        goals.main([str(csv_path), "--env", "Walker2d", "--name", "none"])
+
+
+def test_asking_for_more_expert_episodes_than_committed_names_both_counts():
+    from benchmarks.compare import expert_demonstrations
+
+    assert expert_demonstrations("Pendulum-v1", 10).dones.sum() == 10  # the committed file: nothing is trained
+    with pytest.raises(ValueError, match=r"Pendulum-v1_expert_demos.npz holds 10 expert episodes, 11 were asked for"):
+        expert_demonstrations("Pendulum-v1", 11)
