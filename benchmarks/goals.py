@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.report import FIELDS, plot, read_csv
+from benchmarks.report import FIELDS, fraction_of_expert, plot, read_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -69,8 +69,8 @@ def goals_table(rows: List[Dict[str, str]], reach: float = 0.9, hold: float = 0.
         expert, random_return = float(first["expert_return"]), float(first["random_return"])
         lines += [
             f"### {env}, {n_demos} expert episodes (expert {expert:,.1f}, random policy {random_return:,.1f}; "
-            f"{reach:.0%} = {random_return + reach * (expert - random_return):,.1f}, "
-            f"{hold:.0%} = {random_return + hold * (expert - random_return):,.1f})",
+            f"{reach:.0%} = {fraction_of_expert(reach, expert, random_return, from_random=True):,.1f}, "
+            f"{hold:.0%} = {fraction_of_expert(hold, expert, random_return, from_random=True):,.1f})",
             "",
             f"| method | seeds | env steps to {reach:.0%} (per seed) | median | lowest after reaching (per seed) "
             f"| no later evaluation below {hold:.0%} | final (per seed) | budget |",

@@ -30,9 +30,12 @@ def score_floor(random_return: float) -> float:
     return min(0.0, random_return)
 
 
-def fraction_of_expert(fraction: float, expert_return: float, random_return: float = 0.0) -> float:
-    """The return ``fraction`` of the way from :func:`score_floor` to the expert's (0.95 * expert when returns are >= 0)."""
-    floor = score_floor(random_return)
+def fraction_of_expert(fraction: float, expert_return: float, random_return: float = 0.0, from_random: bool = False) -> float:
+    """
+    The return ``fraction`` of the way from :func:`score_floor` to the expert's (0.95 * expert when returns are >= 0);
+    with ``from_random``, from the random policy's return (issue 9's goals).
+    """
+    floor = random_return if from_random else score_floor(random_return)
     return floor + fraction * (expert_return - floor)
 
 
@@ -168,12 +171,14 @@ def plot(
             line = ax.plot(steps, median, label=method)[0]
             ax.fill_between(steps, [v.min() for v in values], [v.max() for v in values], alpha=0.15, color=line.get_color())
         expert, random_return = float(subset[0]["expert_return"]), random_return_of(subset[0])
-        for level, width in zip(levels, (0.8, 0.5, 0.5)):
-            if from_random:
-                target, label = random_return + level * (expert - random_return), f"{level:.0%} of expert (from random)"
-            else:
-                target, label = fraction_of_expert(level, expert, random_return), f"{level:.0%} of expert"
-            ax.axhline(target, linestyle="--", color="black", linewidth=width, label=label)
+        for i, level in enumerate(levels):
+            ax.axhline(
+                fraction_of_expert(level, expert, random_return, from_random),
+                linestyle="--",
+                color="black",
+                linewidth=0.8 if i == 0 else 0.5,
+                label=f"{level:.0%} of expert" + (" (from random)" if from_random else ""),
+            )
         ax.set(
             xlabel="env steps",
             ylabel="true return (mean over deterministic episodes)",

@@ -8,17 +8,8 @@ import torch.nn.functional as F
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.logger import Logger
 
-from sb3_gail_plugin import GailCallback, GailReplayBuffer, GailRewardModel, Transitions
-
-
-def _pendulum_demos(n: int = 64) -> Transitions:
-    rng = np.random.default_rng(0)
-    return Transitions(
-        observations=rng.uniform(-1, 1, (n, 3)).astype(np.float32),
-        actions=rng.uniform(-2, 2, (n, 1)).astype(np.float32),
-        next_observations=rng.uniform(-1, 1, (n, 3)).astype(np.float32),
-        dones=np.zeros(n, dtype=bool),
-    )
+from sb3_gail_plugin import GailCallback, GailReplayBuffer, GailRewardModel
+from tests.pendulum_data import random_pendulum_demos
 
 
 def _spy_on_training_batches(model, monkeypatch):
@@ -80,7 +71,7 @@ def test_continuous_off_policy(algorithm, monkeypatch):
         policy_kwargs=dict(net_arch=[16]),
         seed=0,
     )
-    callback = GailCallback(_pendulum_demos(), update_per_collect=2, batch_size=16)
+    callback = GailCallback(random_pendulum_demos(), update_per_collect=2, batch_size=16)
     batches = _spy_on_training_batches(model, monkeypatch)
     model.learn(120, callback=callback)
     # SB3 stores Box actions rescaled to [-1, 1]; Pendulum's bounds are [-2, 2]
@@ -114,7 +105,7 @@ def test_absorbing_value_folds_exactly_into_the_critic_target(algorithm_class, m
         obs = np.array([[i / n, *rng.uniform(-1, 1, 2)]], dtype=np.float32)  # the row's index in its first feature
         info = {"TimeLimit.truncated": True} if kind == "truncation" else {}
         buffer.add(obs, obs + 0.1, rng.uniform(-1, 1, (1, 1)), np.zeros(1), np.array([kind != "step"]), [info])
-    demos = _pendulum_demos()
+    demos = random_pendulum_demos()
     demos.dones[::3] = True  # expert terminations: an absorbing state the discriminator has seen
     demos.observations[:, 0] = -1.0 - np.arange(len(demos)) / n  # the expert row's index, apart from agent rows
     reward_model = GailRewardModel(
@@ -126,14 +117,13 @@ def test_absorbing_value_folds_exactly_into_the_critic_target(algorithm_class, m
     monkeypatch.setattr(
         model.critic_target, "forward", lambda obs, actions: tuple(th.full((len(obs), 1), next_q) for _ in range(n_critics))
     )
-    targets, batches = [], []
+    targets = []
     mse_loss = F.mse_loss
     monkeypatch.setattr(F, "mse_loss", lambda current, target: targets.append(target.detach()) or mse_loss(current, target))
-    sample = buffer.sample
-    monkeypatch.setattr(buffer, "sample", lambda *args, **kwargs: batches.append(sample(*args, **kwargs)) or batches[-1])
+    batches = _spy_on_training_batches(model, monkeypatch)
     model.train(gradient_steps=1, batch_size=48)
 
-    batch = batches[0]
+    batch = batches[0][0]
     first_feature = batch.observations[:, 0].numpy()
     expert = first_feature < -0.5
     rows = np.rint(np.abs(first_feature) * n).astype(int)

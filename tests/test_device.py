@@ -6,7 +6,6 @@ on the CPU in CI, where a host round trip still shows up as a call to ``.cpu()``
 
 from typing import Any, List
 
-import numpy as np
 import pytest
 import torch as th
 from stable_baselines3 import SAC
@@ -14,20 +13,15 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_gail_plugin import GailCallback, GailReplayBuffer, Transitions
+from tests.pendulum_data import random_pendulum_demos
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.device)]
 
 
-def _pendulum_demos(n: int = 200) -> Transitions:
-    rng = np.random.default_rng(0)
-    dones = np.zeros(n, dtype=bool)
-    dones[::50] = True  # expert terminations: the absorbing fold runs on mixed-in expert rows too
-    return Transitions(
-        observations=rng.uniform(-1, 1, (n, 3)).astype(np.float32),
-        actions=rng.uniform(-2, 2, (n, 1)).astype(np.float32),
-        next_observations=rng.uniform(-1, 1, (n, 3)).astype(np.float32),
-        dones=dones,
-    )
+def _pendulum_demos() -> Transitions:
+    demos = random_pendulum_demos(200)
+    demos.dones[::50] = True  # expert terminations: the absorbing fold runs on mixed-in expert rows too
+    return demos
 
 
 def _forbid_host_transfers(monkeypatch: pytest.MonkeyPatch, calls: List[str]) -> None:
