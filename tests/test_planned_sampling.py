@@ -15,7 +15,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 import sb3_gail_plugin.batch_plan as batch_plan
 from sb3_gail_plugin import DictGailReplayBuffer, GailCallback, GailReplayBuffer, GailRewardModel
 from tests.dict_cartpole import DictCartPole
-from tests.test_algorithm_families import _pendulum_demos
+from tests.pendulum_data import random_pendulum_demos
 from tests.test_buffers import _fill
 
 
@@ -415,7 +415,7 @@ class PlanChecker(BaseCallback):
 def test_gail_callback_announces_exactly_the_batches_train_samples(cartpole_demos, algorithm, n_envs, settings):
     env_id, demos = "CartPole-v1", cartpole_demos
     if algorithm is SAC:
-        env_id, demos = "Pendulum-v1", _pendulum_demos()
+        env_id, demos = "Pendulum-v1", random_pendulum_demos()
     model = algorithm(
         "MlpPolicy",
         make_vec_env(env_id, n_envs=n_envs, seed=0),
