@@ -79,6 +79,7 @@ def run(
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    """Command line: run the action-units comparison (see the module's docstring) and write its Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=10_000)

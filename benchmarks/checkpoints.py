@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Type
 
@@ -69,7 +70,12 @@ class RunCheckpoint:
         reward_model = getattr(wrapper, "reward_model", None)
         if reward_model is not None:
             reward_model.save(written / REWARD_MODEL)
-        state = dict(settings=self.settings, evaluator=evaluator_state, num_timesteps=model.num_timesteps)
+        state = dict(
+            settings=self.settings,
+            evaluator=evaluator_state,
+            num_timesteps=model.num_timesteps,
+            code_version=code_version(),
+        )
         (written / EVALUATIONS).write_text(json.dumps(state))
         previous = self.latest()
         if previous == folder:  # the same step count saved again: ``latest`` must not name a folder being replaced
@@ -101,6 +107,12 @@ class RunCheckpoint:
                 f"with the same settings, or delete {self.directory} to start the run afresh"
             )
         steps = int(state["num_timesteps"])
+        written_by, now = state.get("code_version"), code_version()
+        if written_by != now:  # allowed (the settings match), but a result resumed across code changes should say so
+            print(
+                f"{folder} was written by the code at {written_by or 'an unrecorded version'}; it goes on at {now}",
+                flush=True,
+            )
         resumed_seed = resume_seed(seed, steps, "training")
         model = algorithm_class.load(folder / MODEL, env=make_vec_env(env_id, n_envs=1, seed=resumed_seed))
         model.set_random_seed(resumed_seed)
@@ -121,3 +133,18 @@ def resume_seed(seed: int, env_steps: int, purpose: str) -> int:
     the run's first seeds and to other purposes', so a resumed run meets new episodes, not its first ones again.
     """
     return int(np.random.SeedSequence([seed, env_steps, sum(map(ord, purpose))]).generate_state(1)[0])
+
+
+def code_version() -> Optional[str]:
+    """The repository's commit (``git describe --always --dirty``), or None outside a git checkout."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return described.stdout.strip() or None

@@ -118,6 +118,7 @@ def random_policy_return(env_id: str, n_episodes: int = 10, seed: int = 0) -> fl
 
 
 def environment_note() -> str:
+    """The machine and software stack a benchmark ran on, for its report (cores, Python, torch threads, SB3, gymnasium)."""
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"torch {th.__version__} (threads {th.get_num_threads()}), stable-baselines3 {stable_baselines3.__version__}, "
@@ -126,6 +127,7 @@ def environment_note() -> str:
 
 
 def main(argv: List[str] | None = None) -> None:
+    """Command line: run the benchmark grid (see the module's docstring) and write its CSV, tables and plots."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", nargs="+", default=["CartPole-v1"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

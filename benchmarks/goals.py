@@ -100,10 +100,13 @@ def goals_table(rows: List[Dict[str, str]], reach: float = 0.9, hold: float = 0.
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    """Command line: the goals table and plot of benchmark CSVs (see the module's docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1] if __doc__ else None)
     parser.add_argument("csv", nargs="+", type=Path, help="benchmark CSVs (benchmarks.compare's output)")
-    parser.add_argument("--reach", type=float, default=0.9)
-    parser.add_argument("--hold", type=float, default=0.8)
+    parser.add_argument("--reach", type=float, default=0.9, help="the fraction of the expert's level to reach, in (0, 1]")
+    parser.add_argument(
+        "--hold", type=float, default=0.8, help="the fraction no later evaluation may fall below, at most --reach"
+    )
     parser.add_argument(
         "--env", nargs="+", help="keep only these envs' rows: env ids (Hopper-v4) or names of every version (Hopper)"
     )
@@ -111,6 +114,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--name", required=True, help="base name of the Markdown table, the plot and (from several CSVs) the merged CSV"
     )
     args = parser.parse_args(argv)
+    if not 0.0 < args.reach <= 1.0:
+        parser.error(f"--reach must be in (0, 1], got {args.reach}")
+    if not 0.0 <= args.hold <= args.reach:
+        parser.error(f"--hold must be in [0, --reach] = [0, {args.reach}], got {args.hold}")
     rows = [row for path in args.csv for row in read_csv(path)]
     if args.env:
         rows = [row for row in rows if row["env"] in args.env or row["env"].rsplit("-v", 1)[0] in args.env]

@@ -203,8 +203,21 @@ def run_ours(
     model.learn(budget, callback=[GailCallback(demos, **(reward_model_kwargs or {})), EvalEveryK(evaluator)])
 
 
+CONTINUOUS_ALGORITHMS: Dict[str, Type[OffPolicyAlgorithm]] = {"sac": SAC, "td3": TD3}
+
+
+def continuous_algorithm(algorithm: str) -> Type[OffPolicyAlgorithm]:
+    """The SB3 class of a continuous-control ``algorithm`` name (a key of :data:`CONTINUOUS_ALGORITHMS`)."""
+    if algorithm not in CONTINUOUS_ALGORITHMS:
+        raise ValueError(
+            f"Unknown continuous-control algorithm: expected one of {sorted(CONTINUOUS_ALGORITHMS)}, got {algorithm!r}"
+        )
+    return CONTINUOUS_ALGORITHMS[algorithm]
+
+
 def continuous_settings(env_id: str, algorithm: str) -> Dict[str, Any]:
     """rl-zoo3's SAC or TD3 hyperparameters for ``env_id`` (SB3's defaults where it has none), without the budget."""
+    continuous_algorithm(algorithm)  # an unknown name is refused, not given SAC's settings
     if algorithm == "td3":
         env = gym.make(env_id)
         n_actions = int(np.prod(env.action_space.shape or ()))
@@ -212,8 +225,6 @@ def continuous_settings(env_id: str, algorithm: str) -> Dict[str, Any]:
         return td3_settings(env_id, n_actions)
     return sac_settings(env_id)
 
-
-CONTINUOUS_ALGORITHMS: Dict[str, Type[OffPolicyAlgorithm]] = {"sac": SAC, "td3": TD3}
 
 #: Where rl-zoo3's settings are tuned to a sparse true reward that GAIL's dense rewards break, the GAIL rows change
 #: what they must: MountainCarContinuous-v0's gamma=0.9999 makes the critic's values 10,000 times the per-step reward
@@ -237,7 +248,7 @@ def run_ours_continuous(
     :data:`GAIL_OVERRIDES` says (``overrides=False``: rl-zoo3's settings as they are). With a ``checkpoint``, the
     run goes on from its last checkpoint where there is one, and writes one after each evaluation.
     """
-    resumed = resume_from(checkpoint, CONTINUOUS_ALGORITHMS[algorithm], env_id, seed, evaluator)
+    resumed = resume_from(checkpoint, continuous_algorithm(algorithm), env_id, seed, evaluator)
     if resumed is None:
         model = make_ours_continuous(env_id, seed, algorithm, overrides)
         gail = GailCallback(demos, **(reward_model_kwargs or {}))
@@ -279,7 +290,7 @@ def make_ours_continuous(env_id: str, seed: int, algorithm: str = "sac", overrid
     changed where :data:`GAIL_OVERRIDES` says (``overrides=False``: as they are).
     """
     settings = {**continuous_settings(env_id, algorithm), **(GAIL_OVERRIDES.get(env_id, {}) if overrides else {})}
-    return CONTINUOUS_ALGORITHMS[algorithm]("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **settings)
+    return continuous_algorithm(algorithm)("MlpPolicy", env_id, replay_buffer_class=GailReplayBuffer, seed=seed, **settings)
 
 
 def run_continuous(
@@ -295,7 +306,7 @@ def run_continuous(
     Plain SB3 SAC (or TD3) on the true reward, same settings as the GAIL rows; resumable as
     :func:`run_ours_continuous` is.
     """
-    algorithm_class = CONTINUOUS_ALGORITHMS[algorithm]
+    algorithm_class = continuous_algorithm(algorithm)
     resumed = resume_from(checkpoint, algorithm_class, env_id, seed, evaluator)
     model: BaseAlgorithm
     if resumed is None:

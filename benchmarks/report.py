@@ -45,6 +45,7 @@ def random_return_of(row: Dict[str, str]) -> float:
 
 
 def read_csv(path: Path) -> List[Dict[str, str]]:
+    """The rows of a benchmark CSV, as strings keyed by column."""
     with open(path, newline="") as file:
         return list(csv.DictReader(file))
 

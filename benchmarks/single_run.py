@@ -47,6 +47,10 @@ class PrintDiscriminatorStats(BaseCallback):
         self.rng = np.random.default_rng(0)  # not NumPy's global generator, which SB3's sampling draws from
 
     def q_stats(self) -> Dict[str, float]:
+        """
+        Mean Q-values on the expert's pairs and on 1,000 replayed pairs (their minimum too), and the share of real
+        terminations in the replay buffer.
+        """
         reward_model, buffer = self.gail.reward_model, self.model.replay_buffer  # type: ignore[attr-defined]
         assert reward_model is not None
         filled = buffer.buffer_size if buffer.full else buffer.pos
@@ -82,6 +86,7 @@ class PrintDiscriminatorStats(BaseCallback):
 
 
 def main(argv: List[str] | None = None) -> None:
+    """Command line: one GAIL run with its evaluations and, on request, discriminator and critic statistics."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--n-demos", type=int, default=10)

@@ -82,6 +82,9 @@ class GailRelabelMixin:
         done: np.ndarray,
         infos: List[Dict[str, Any]],
     ) -> None:
+        """
+        SB3's ``add``, also keeping which episode ends were time-limit truncations (any drawn batch plan is dropped).
+        """
         pos = self.pos
         if self._plan.remaining or self._plan.ready:
             self._drop_plan()  # batches drawn before this transition no longer match the buffer

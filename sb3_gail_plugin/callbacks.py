@@ -154,6 +154,14 @@ class GailCallback(BaseCallback):
                 raise ValueError(
                     f"The reward model's {what} space must match the model's: expected {expected}, got {received}"
                 )
+        if self.reward_model.device.type != model.device.type:
+            warnings.warn(
+                f"The reward model is on {self.reward_model.device} and the model on {model.device}: every relabelled "
+                "batch crosses between them. Load the reward model onto the model's device "
+                f"(GailRewardModel.load(path, device={model.device.type!r}))",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _reward_model_to_continue(self) -> Optional[GailRewardModel]:
         """

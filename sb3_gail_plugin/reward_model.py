@@ -22,7 +22,7 @@ from sb3_gail_plugin.regularizers import gradient_penalty
 from sb3_gail_plugin.reward_shaping import REWARD_FORMS, normalize_and_clip, reward_from_logits
 from sb3_gail_plugin.state_cache import ModuleStateCache
 from sb3_gail_plugin.tensor_data import DiscriminatorBatches, TransitionTensors, to_tensor
-from sb3_gail_plugin.transitions import ObsArray, Transitions, conform_transitions, index_obs
+from sb3_gail_plugin.transitions import ObsArray, Transitions, clip_actions_to_bounds, conform_transitions, index_obs
 
 ArrayOrTensor = Union[np.ndarray, th.Tensor]
 ObsInput = Union[ArrayOrTensor, Mapping[str, ArrayOrTensor]]
@@ -207,11 +207,14 @@ class GailRewardModel:
         self.discriminator.eval()
         self.features_extractor_class = features_extractor_class
         self.features_extractor_kwargs = dict(features_extractor_kwargs or {})
-        self.expert_data = conform_transitions(
-            load_demonstrations(demonstrations),
-            observation_space,
+        self.expert_data = clip_actions_to_bounds(
+            conform_transitions(
+                load_demonstrations(demonstrations),
+                observation_space,
+                action_space,
+                require_actions=self.discriminator.uses_actions,
+            ),
             action_space,
-            require_actions=self.discriminator.uses_actions,
         )
         if policy_expert_fraction is None:
             policy_expert_fraction = 0.5 if self.expert_data.actions is not None else 0.0

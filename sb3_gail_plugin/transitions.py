@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -280,3 +281,34 @@ def conform_transitions(
         actions=actions,
         next_observations=_conform_obs(transitions.next_observations, observation_space, "next_observations", name),
     )
+
+
+def clip_actions_to_bounds(transitions: Transitions, action_space: spaces.Space, name: str = "demonstrations") -> Transitions:
+    """
+    Clip ``Box`` actions to the action space's bounds, warning when any lay outside them by more than rounding.
+
+    SB3 clips the agent's actions to the bounds before ``env.step`` (and SAC's never leave them), so the agent
+    transitions the discriminator sees are always within them: an expert action outside them (an unclipped
+    Gaussian policy's, recorded before the env clipped it) would tell expert from agent by itself.
+
+    :param transitions: A batch whose actions already have the action space's shape (see ``conform_transitions``)
+    :param action_space: The env's action space; other spaces than ``Box`` pass through unchanged
+    :param name: How to call the batch in the warning
+    :return: The batch, with its actions clipped where the space is a ``Box``
+    """
+    if transitions.actions is None or not isinstance(action_space, spaces.Box):
+        return transitions
+    low, high = action_space.low, action_space.high
+    clipped = np.clip(transitions.actions, low, high).astype(transitions.actions.dtype, copy=False)
+    tolerance = 1e-5 * (1.0 + np.abs(np.where(transitions.actions < low, low, high)))
+    outside = np.abs(clipped - transitions.actions) > tolerance
+    if np.any(outside):
+        n_outside = int(outside.reshape(len(outside), -1).any(axis=1).sum())
+        warnings.warn(
+            f"The {name} have actions outside the bounds of the env's action space {action_space} in {n_outside} of "
+            f"{len(transitions)} transitions (got values in [{transitions.actions.min()}, {transitions.actions.max()}]): "
+            "clipped to the bounds, as SB3 clips the agent's actions before env.step",
+            UserWarning,
+            stacklevel=3,
+        )
+    return replace(transitions, actions=clipped)

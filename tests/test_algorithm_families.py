@@ -131,6 +131,8 @@ def test_absorbing_value_folds_exactly_into_the_critic_target(algorithm_class, m
     expert_rows = np.rint((-first_feature[expert] - 1.0) * n).astype(int)
     kind[expert] = np.where(demos.dones[expert_rows], "termination", "step")  # expert rows: no truncations
     assert expert.sum() == 12 and (kind[expert] == "termination").any()  # a quarter of the batch, some terminal
+    # mixed-in expert actions arrive in SB3's stored units: Pendulum's torques in [-2, 2] halved to [-1, 1]
+    np.testing.assert_allclose(batch.actions[expert].numpy(), demos.actions[expert_rows] / 2.0, rtol=1e-6)
     plain = reward_model.estimate(batch.observations, 2.0 * batch.actions).reshape(-1)  # no fold: env actions
     absorbing_value = reward_model._absorbing_reward().item() / (1.0 - gamma)
     assert abs(absorbing_value - next_q) > 1.0 and abs(absorbing_value) > 0.5  # a fold that could not go unseen

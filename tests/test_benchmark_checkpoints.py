@@ -155,3 +155,17 @@ def test_run_all_clears_checkpoints_unless_resuming_and_removes_those_of_written
     compare.run_all(_args(), csv_path)
     assert not left.exists() and len(compare.read_csv(csv_path)) == 1  # kept from the CSV, not run again
     assert not folder.exists()  # the CSV's folder goes too once no run of it is left to resume
+
+
+def test_a_checkpoint_records_the_code_that_wrote_it_and_a_resume_across_versions_says_so(tmp_path, monkeypatch, capsys):
+    import benchmarks.checkpoints as checkpoints
+
+    model = methods.SAC("MlpPolicy", "Pendulum-v1", seed=0, buffer_size=1000)
+    checkpoint = RunCheckpoint(tmp_path / "run", SETTINGS)
+    monkeypatch.setattr(checkpoints, "code_version", lambda: "abc1234")
+    checkpoint.save(model, dict(records=[], next_at=200, wall_s=0.0, resumed_at=[]))
+    checkpoint.load(methods.SAC, "Pendulum-v1", seed=0)
+    assert "written by the code" not in capsys.readouterr().out  # the same code: nothing to say
+    monkeypatch.setattr(checkpoints, "code_version", lambda: "def5678-dirty")
+    checkpoint.load(methods.SAC, "Pendulum-v1", seed=0)
+    assert "was written by the code at abc1234; it goes on at def5678-dirty" in capsys.readouterr().out

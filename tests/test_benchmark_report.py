@@ -1,6 +1,7 @@
 """The benchmark report's figures: when a run first reaches 95 % of expert return, and whether it held."""
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -149,7 +150,7 @@ def test_goals_reach_hold_and_median_count_a_never_as_slowest():
     assert "| ours | 3 (0, 1, 2) | 10k, 15k, never | 15k |" in table and "| 1/3 |" in table
 
 
-def test_goals_do_not_count_a_reach_at_the_last_evaluation_as_held(tmp_path, monkeypatch):
+def test_goals_do_not_count_a_reach_at_the_last_evaluation_as_held(tmp_path, monkeypatch, capsys):
     goals = pytest.importorskip("benchmarks.goals")
     pytest.importorskip("matplotlib")
     rows = []
@@ -174,6 +175,11 @@ def test_goals_do_not_count_a_reach_at_the_last_evaluation_as_held(tmp_path, mon
     assert (tmp_path / "hopper_Hopper-v5_10demos.png").exists() and not list(tmp_path.glob("hopper_Ant*"))
     with pytest.raises(SystemExit, match="No rows of --env Walker2d"):
         goals.main([str(csv_path), "--env", "Walker2d", "--name", "none"])
+    for bad, message in ((["--reach", "90"], "--reach must be in \\(0, 1\\], got 90.0"), (["--hold", "0.95"], "got 0.95")):
+        with pytest.raises(SystemExit):
+            goals.main([str(csv_path), "--name", "bad", *bad])
+        assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "bad.md").exists()
 
 
 def test_asking_for_more_expert_episodes_than_committed_names_both_counts():

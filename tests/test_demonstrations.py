@@ -156,6 +156,28 @@ def test_inconsistent_lengths_are_refused():
         Transitions(np.zeros((3, 2)), np.zeros(2), np.zeros((3, 2)), np.zeros(3))
 
 
+def test_reward_model_clips_expert_actions_outside_box_bounds():
+    """Agent actions never leave the bounds (SB3 clips them before env.step), so expert ones are clipped to them too."""
+    rng = np.random.default_rng(0)
+    n = 20
+    actions = rng.uniform(-2, 2, (n, 2)).astype(np.float32)
+    actions[3, 1], actions[7, 0] = 3.5, -2.75  # an unclipped Gaussian policy's actions, beyond the bounds
+    actions[9, 0] = 2.0 + 1e-7  # float rounding at the bound: clipped without a warning
+    demos = Transitions(rng.normal(size=(n, 3)), actions, rng.normal(size=(n, 3)), np.zeros(n, dtype=bool))
+    obs_space = spaces.Box(-np.inf, np.inf, (3,), np.float32)
+    action_space = spaces.Box(-2, 2, (2,), np.float32)
+    outside = r"The demonstrations have actions outside the bounds.* in 2 of 20 transitions \(got values in \[-2.75, 3.5\]"
+    with pytest.warns(UserWarning, match=outside):
+        reward_model = GailRewardModel(obs_space, action_space, demos)
+    expected = np.clip(actions, -2, 2)
+    np.testing.assert_array_equal(reward_model.expert_data.actions, expected)
+    assert reward_model.expert_data.actions[3, 1] == 2.0 and reward_model.expert_data.actions[7, 0] == -2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        within = GailRewardModel(obs_space, action_space, replace(demos, actions=expected))
+    np.testing.assert_array_equal(within.expert_data.actions, expected)
+
+
 def test_reward_model_checks_demonstrations_against_spaces(cartpole_demos):
     obs_space = spaces.Box(-np.inf, np.inf, (4,), np.float32)
     with pytest.raises(ValueError, match=r"shape \(4,\) per transition, expected \(3,\)"):

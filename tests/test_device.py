@@ -38,8 +38,13 @@ def _forbid_host_transfers(monkeypatch: pytest.MonkeyPatch, calls: List[str]) ->
         monkeypatch.setattr(th.Tensor, name, refuse(name))
 
 
+@pytest.mark.parametrize("planned", [False, True], ids=["one-by-one", "planned"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_sampling_keeps_relabelling_mixing_and_normalisation_on_the_models_device(device, monkeypatch):
+def test_sampling_keeps_relabelling_mixing_and_normalisation_on_the_models_device(device, planned, monkeypatch):
+    """
+    Both ways a ``train()`` gets its batches: one ``sample()`` at a time (SAC's default single gradient step), and
+    the planned chunks ``GailCallback`` announces for several gradient steps, relabelled together.
+    """
     if device == "cuda" and not th.cuda.is_available():
         pytest.skip("needs a CUDA device")
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0))
@@ -62,8 +67,11 @@ def test_sampling_keeps_relabelling_mixing_and_normalisation_on_the_models_devic
 
     calls: List[str] = []
     with monkeypatch.context() as patch:
+        if planned:
+            model.replay_buffer.plan_samples(3, 64)
         _forbid_host_transfers(patch, calls)
         batches = [model.replay_buffer.sample(64, env=model.get_vec_normalize_env()) for _ in range(3)]
+        assert model.replay_buffer._plan.served == (3 if planned else 0)  # the planned chunk served all three
     assert calls == []
     for batch in batches:
         for tensor in batch[:5]:

@@ -1,8 +1,10 @@
+import warnings
 from typing import Any, Dict, List, Tuple, Union
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
@@ -201,6 +203,18 @@ def test_prebuilt_reward_model_and_manual_wrapper_are_reused(cartpole_demos):
     model.learn(200, callback=GailCallback(rm))
     assert model.get_env() is wrapped  # not wrapped twice
     assert model.replay_buffer.reward_model is rm and rm.n_updates > 0
+
+
+def test_a_reward_model_on_another_device_than_the_model_is_warned_about(cartpole_demos):
+    env = make_vec_env("CartPole-v1", n_envs=1, seed=1)
+    rm = GailRewardModel(env.observation_space, env.action_space, cartpole_demos, device="cpu")
+    rm.device = th.device("meta")  # stands for a GPU: CI has none
+    with pytest.warns(UserWarning, match=r"reward model is on meta and the model on cpu.*device='cpu'"):
+        _dqn(env).learn(0, callback=GailCallback(rm))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rm.device = th.device("cpu")
+        _dqn(env).learn(0, callback=GailCallback(rm))
 
 
 def test_unsupported_algorithm_and_buffer_and_spaces(cartpole_demos):
